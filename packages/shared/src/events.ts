@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { falEndpointId } from './fal/endpoints';
+import { entity } from './queues';
+
+/**
+ * What workers and webhook-ingest tell the gateway's recorder on the `fal-events` queue.
+ * Only the recorder writes PostgreSQL; an event is a fact about a fal request, bound to a row by `falRequestId`.
+ */
+export const EVENT_TYPES = ['submitted', 'progress', 'completed', 'failed', 'cancelled'] as const;
+export const eventType = z.enum(EVENT_TYPES);
+
+export const falEvent = z.object({
+  type: eventType,
+  entity,
+  /** Our row id. Trusted from workers; only a hint from webhooks (the webhook URL is not signed). */
+  id: z.string().min(1).optional(),
+  falRequestId: z.string().min(1),
+  endpoint: falEndpointId.optional(),
+  at: z.iso.datetime(),
+  source: z.enum(['worker', 'webhook', 'poll']),
+  /** The endpoint's raw output, for `completed`; the recorder validates it against the row's endpoint. */
+  output: z.unknown().optional(),
+  error: z.object({ message: z.string(), detail: z.unknown().optional() }).optional(),
+  progress: z
+    .object({ percent: z.number().min(0).max(100).optional(), queuePosition: z.number().int().min(0).optional() })
+    .optional(),
+});
+export type FalEvent = z.infer<typeof falEvent>;
+
+/**
+ * Completion events are keyed by fal's request id so that a webhook and a poll for the same request collapse
+ * into one job. (BullMQ refuses custom ids with one colon; three parts are allowed.)
+ */
+export function falEventJobId(event: Pick<FalEvent, 'type' | 'falRequestId'>): string | undefined {
+  if (event.type === 'progress') return undefined;
+  return `evt:${event.type}:${event.falRequestId}`;
+}
