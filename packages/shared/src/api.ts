@@ -28,7 +28,14 @@ export const prompt = z
   });
 
 export const AVATAR_STATUSES = ['draft', 'training', 'ready', 'failed'] as const;
-export const TRAINING_STATUSES = ['queued', 'submitted', 'in_progress', 'completed', 'failed', 'cancelled'] as const;
+export const TRAINING_STATUSES = [
+  'queued',
+  'submitted',
+  'in_progress',
+  'completed',
+  'failed',
+  'cancelled',
+] as const;
 export const GENERATION_STATUSES = ['queued', 'submitted', 'completed', 'failed', 'cancelled'] as const;
 export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled'] as const;
 
@@ -84,7 +91,12 @@ export const createGenerationBody = z.strictObject({
   num_images: z.number().int().min(1).max(4).optional(),
   finetune_strength: finetuneStrength.optional(),
   output_format: outputFormat.optional(),
-  seed: z.number().int().nonnegative().max(2 ** 32 - 1).optional(),
+  seed: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(2 ** 32 - 1)
+    .optional(),
 });
 export type CreateGenerationBody = z.infer<typeof createGenerationBody>;
 

@@ -13,7 +13,9 @@ const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
 
 export const redisEnv = z
   .object({
-    REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// URL' }).default('redis://127.0.0.1:6379'),
+    REDIS_URL: z
+      .url({ protocol: /^rediss?$/, error: 'must be a redis:// URL' })
+      .default('redis://127.0.0.1:6379'),
     QUEUE_PREFIX: z.string().min(1).default('{aisha}'),
   })
   .transform((env) => ({ url: env.REDIS_URL, prefix: env.QUEUE_PREFIX }));
@@ -101,7 +103,10 @@ type Sections = Record<string, z.ZodType>;
 export type ConfigOf<S extends Sections> = { [K in keyof S]: z.output<S[K]> };
 
 /** Parses every section; throws a ConfigError whose message names the first bad variable. */
-export function loadConfig<S extends Sections>(sections: S, env: NodeJS.ProcessEnv = process.env): ConfigOf<S> {
+export function loadConfig<S extends Sections>(
+  sections: S,
+  env: NodeJS.ProcessEnv = process.env,
+): ConfigOf<S> {
   const out: Record<string, unknown> = {};
   for (const [section, schema] of Object.entries(sections)) {
     const parsed = schema.safeParse(blankToUndefined(env));

@@ -22,7 +22,10 @@ export const falEvent = z.object({
   output: z.unknown().optional(),
   error: z.object({ message: z.string(), detail: z.unknown().optional() }).optional(),
   progress: z
-    .object({ percent: z.number().min(0).max(100).optional(), queuePosition: z.number().int().min(0).optional() })
+    .object({
+      percent: z.number().min(0).max(100).optional(),
+      queuePosition: z.number().int().min(0).optional(),
+    })
     .optional(),
 });
 export type FalEvent = z.infer<typeof falEvent>;

@@ -12,7 +12,13 @@ export const presetName = z.enum(PRESET_NAMES);
 export type PresetName = z.infer<typeof presetName>;
 
 const portraitSettings = portraitTrainerInput
-  .pick({ steps: true, learning_rate: true, multiresolution_training: true, subject_crop: true, create_masks: true })
+  .pick({
+    steps: true,
+    learning_rate: true,
+    multiresolution_training: true,
+    subject_crop: true,
+    create_masks: true,
+  })
   .required();
 const generalSettings = proTrainerInput
   .pick({ iterations: true, learning_rate: true, captioning: true, priority: true })
@@ -55,7 +61,10 @@ export const DEFAULT_PRESETS: Presets = {
   quality: preset(2500, 1000),
 };
 
-export function applyPresetOverrides(base: Presets, overrides: Partial<Record<PresetName, PresetOverride>>): Presets {
+export function applyPresetOverrides(
+  base: Presets,
+  overrides: Partial<Record<PresetName, PresetOverride>>,
+): Presets {
   const merged = structuredClone(base);
   for (const name of PRESET_NAMES) {
     const override = overrides[name];

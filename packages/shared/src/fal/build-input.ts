@@ -62,7 +62,12 @@ export function buildTrainingInput(
       };
       break;
     default:
-      base = { images_data_url: request.imagesDataUrl, ...settings.lora, is_style: true, trigger_word: trigger };
+      base = {
+        images_data_url: request.imagesDataUrl,
+        ...settings.lora,
+        is_style: true,
+        trigger_word: trigger,
+      };
   }
   const input = FAL_ENDPOINTS[endpoint].input.parse(dropUndefined({ ...base, ...request.overrides }));
   return { endpoint, input };

@@ -69,20 +69,30 @@ export function createFal(conn: FalConnection) {
       options: CallOptions & { webhookUrl?: string } = {},
     ): Promise<{ requestId: string; queuePosition?: number }> {
       // The endpoint types of the client lag behind fal (the pro trainer was removed from them): pass a string.
-      const queued = await client.queue.submit(endpoint as string, {
-        input,
-        webhookUrl: options.webhookUrl,
-        abortSignal: options.signal,
-      } as never);
+      const queued = await client.queue.submit(
+        endpoint as string,
+        {
+          input,
+          webhookUrl: options.webhookUrl,
+          abortSignal: options.signal,
+        } as never,
+      );
       return { requestId: queued.request_id, queuePosition: queued.queue_position };
     },
 
-    async status(endpoint: FalEndpointId, requestId: string, options: CallOptions = {}): Promise<QueueStatus> {
+    async status(
+      endpoint: FalEndpointId,
+      requestId: string,
+      options: CallOptions = {},
+    ): Promise<QueueStatus> {
       return client.queue.status(endpoint, { requestId, logs: true, abortSignal: options.signal });
     },
 
     async result(endpoint: FalEndpointId, requestId: string, options: CallOptions = {}): Promise<unknown> {
-      const result = await client.queue.result(endpoint as string, { requestId, abortSignal: options.signal } as never);
+      const result = await client.queue.result(
+        endpoint as string,
+        { requestId, abortSignal: options.signal } as never,
+      );
       return (result as { data: unknown }).data;
     },
 

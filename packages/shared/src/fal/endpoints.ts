@@ -114,7 +114,9 @@ export const imageSize = z.union([
 
 export const fluxLoraInput = z.strictObject({
   prompt: z.string().min(1),
-  loras: z.array(z.strictObject({ path: z.string().min(1), scale: z.number().min(0).max(4).optional() })).optional(),
+  loras: z
+    .array(z.strictObject({ path: z.string().min(1), scale: z.number().min(0).max(4).optional() }))
+    .optional(),
   image_size: imageSize.optional(),
   num_images: z.number().int().min(1).max(4).optional(),
   num_inference_steps: z.number().int().min(1).max(50).optional(),

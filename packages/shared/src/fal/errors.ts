@@ -48,7 +48,13 @@ export interface FalFailure {
 export function classifyFalError(err: unknown): FalFailure {
   if (err instanceof FalHttpError) {
     if (err.status === 429) {
-      return { kind: 'rate_limit', retryable: true, status: 429, retryAfterMs: err.retryAfterMs, message: err.message };
+      return {
+        kind: 'rate_limit',
+        retryable: true,
+        status: 429,
+        retryAfterMs: err.retryAfterMs,
+        message: err.message,
+      };
     }
     return { kind: 'transient', retryable: true, status: err.status, message: err.message };
   }
@@ -66,11 +72,22 @@ export function classifyFalError(err: unknown): FalFailure {
   if (err instanceof ApiError) {
     const status = err.status;
     if (status === 401 || status === 403) {
-      return { kind: 'auth', retryable: false, status, message: `fal rejected the key (${status}): check FAL_KEY` };
+      return {
+        kind: 'auth',
+        retryable: false,
+        status,
+        message: `fal rejected the key (${status}): check FAL_KEY`,
+      };
     }
-    if (status === 404) return { kind: 'not_found', retryable: false, status, message: `fal: ${err.message}` };
+    if (status === 404)
+      return { kind: 'not_found', retryable: false, status, message: `fal: ${err.message}` };
     if (status === 429 || status >= 500) {
-      return { kind: 'transient', retryable: true, status, message: `fal answered ${status}: ${err.message}` };
+      return {
+        kind: 'transient',
+        retryable: true,
+        status,
+        message: `fal answered ${status}: ${err.message}`,
+      };
     }
     return { kind: 'client', retryable: false, status, message: `fal answered ${status}: ${err.message}` };
   }
@@ -87,12 +104,16 @@ export function classifyFalError(err: unknown): FalFailure {
 
 /** fal's error bodies carry `detail` (a string or pydantic's list) or `message`. */
 export function falMessage(body: unknown): string | undefined {
-  if (!body || typeof body !== 'object') return typeof body === 'string' && body ? body.slice(0, 500) : undefined;
+  if (!body || typeof body !== 'object')
+    return typeof body === 'string' && body ? body.slice(0, 500) : undefined;
   const { detail, message, error } = body as { detail?: unknown; message?: unknown; error?: unknown };
   if (typeof detail === 'string') return detail;
   if (Array.isArray(detail)) {
     return detail
-      .map((d: { loc?: unknown[]; msg?: string }) => `${(d.loc ?? []).filter((p) => p !== 'body').join('.')}: ${d.msg}`)
+      .map(
+        (d: { loc?: unknown[]; msg?: string }) =>
+          `${(d.loc ?? []).filter((p) => p !== 'body').join('.')}: ${d.msg}`,
+      )
       .join('; ');
   }
   if (typeof message === 'string') return message;

@@ -6,7 +6,11 @@ import { problem, sendProblem } from './problem';
 export type ReadinessCheck = () => Promise<true | string>;
 
 /** `/metrics`, `/healthz` (the process runs) and `/readyz` (its dependencies answer): mounted by every service. */
-export function opsRouter(registry: Registry, checks: Record<string, ReadinessCheck> = {}, timeoutMs = 2_000): ExpressRouter {
+export function opsRouter(
+  registry: Registry,
+  checks: Record<string, ReadinessCheck> = {},
+  timeoutMs = 2_000,
+): ExpressRouter {
   const router = Router();
   router.get('/metrics', async (_req, res) => {
     res.type(registry.contentType).send(await registry.metrics());

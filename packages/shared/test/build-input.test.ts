@@ -1,0 +1,178 @@
+import { ZodError } from 'zod';
+import {
+  DEFAULT_PRESETS,
+  buildGenerationInput,
+  buildTrainingInput,
+  createGenerationBody,
+  type TrainingRequest,
+} from '@aisha/shared';
+
+const zip = 'https://v3.fal.media/files/lion/photos.zip';
+const request = (over: Partial<TrainingRequest> = {}): TrainingRequest => ({
+  trainingType: 'portrait',
+  preset: 'fast',
+  imagesDataUrl: zip,
+  triggerPhrase: 'TOK_avatar123',
+  comment: 'avatar 123',
+  ...over,
+});
+
+describe('presets', () => {
+  it("carry the seed guide's values", () => {
+    expect(DEFAULT_PRESETS.fast.portrait.steps).toBe(500);
+    expect(DEFAULT_PRESETS.balanced.portrait.steps).toBe(1000);
+    expect(DEFAULT_PRESETS.quality.portrait.steps).toBe(2500);
+    expect(DEFAULT_PRESETS.fast.general.iterations).toBe(200);
+    expect(DEFAULT_PRESETS.balanced.general.iterations).toBe(500);
+    expect(DEFAULT_PRESETS.quality.general.iterations).toBe(1000);
+    expect(DEFAULT_PRESETS.balanced.portrait).toEqual({
+      steps: 1000,
+      learning_rate: 0.0002,
+      multiresolution_training: true,
+      subject_crop: true,
+      create_masks: true,
+    });
+    expect(DEFAULT_PRESETS.balanced.general).toMatchObject({
+      learning_rate: 1e-4,
+      captioning: true,
+      priority: 'quality',
+    });
+  });
+});
+
+describe('training inputs', () => {
+  it('builds a portrait trainer input with every preset value set explicitly', () => {
+    const spec = buildTrainingInput(request(), DEFAULT_PRESETS, 'fal-ai/flux-pro-trainer');
+    expect(spec).toEqual({
+      endpoint: 'fal-ai/flux-lora-portrait-trainer',
+      input: {
+        images_data_url: zip,
+        trigger_phrase: 'TOK_avatar123',
+        steps: 500,
+        learning_rate: 0.0002,
+        multiresolution_training: true,
+        subject_crop: true,
+        create_masks: true,
+      },
+    });
+  });
+
+  it("builds a pro trainer input with fal's real field names", () => {
+    const spec = buildTrainingInput(
+      request({ trainingType: 'style', preset: 'balanced' }),
+      DEFAULT_PRESETS,
+      'fal-ai/flux-pro-trainer',
+    );
+    expect(spec.endpoint).toBe('fal-ai/flux-pro-trainer');
+    expect(spec.input).toEqual({
+      data_url: zip,
+      finetune_comment: 'avatar 123',
+      mode: 'style',
+      iterations: 500,
+      learning_rate: 1e-4,
+      captioning: true,
+      priority: 'quality',
+      trigger_word: 'TOK_avatar123',
+    });
+  });
+
+  it('trains style avatars on the fast LoRA trainer when configured', () => {
+    const spec = buildTrainingInput(
+      request({ trainingType: 'style' }),
+      DEFAULT_PRESETS,
+      'fal-ai/flux-lora-fast-training',
+    );
+    expect(spec).toEqual({
+      endpoint: 'fal-ai/flux-lora-fast-training',
+      input: {
+        images_data_url: zip,
+        steps: 500,
+        create_masks: true,
+        is_style: true,
+        trigger_word: 'TOK_avatar123',
+      },
+    });
+  });
+
+  it('lets per-request overrides win, and validates them', () => {
+    const spec = buildTrainingInput(
+      request({ overrides: { steps: 1500 } }),
+      DEFAULT_PRESETS,
+      'fal-ai/flux-pro-trainer',
+    );
+    expect(spec.input.steps).toBe(1500);
+    expect(() =>
+      buildTrainingInput(
+        request({ overrides: { iterations: 10 } }),
+        DEFAULT_PRESETS,
+        'fal-ai/flux-pro-trainer',
+      ),
+    ).toThrow(ZodError);
+    try {
+      buildTrainingInput(request({ overrides: { steps: -1 } }), DEFAULT_PRESETS, 'fal-ai/flux-pro-trainer');
+    } catch (err) {
+      expect((err as ZodError).issues[0]!.path).toEqual(['steps']);
+    }
+  });
+});
+
+describe('generation inputs', () => {
+  it('routes a finetune avatar to FLUX1.1 [pro] ultra fine-tuned', () => {
+    const spec = buildGenerationInput({ kind: 'finetune', id: 'ft-42' }, { prompt: 'TOK in a suit' });
+    expect(spec).toEqual({
+      endpoint: 'fal-ai/flux-pro/v1.1-ultra-finetuned',
+      input: {
+        prompt: 'TOK in a suit',
+        finetune_id: 'ft-42',
+        finetune_strength: 1.1,
+        aspect_ratio: '1:1',
+        num_images: 1,
+        output_format: 'jpeg',
+        safety_tolerance: '2',
+      },
+    });
+  });
+
+  it('routes a LoRA avatar to FLUX LoRA, mapping the aspect ratio to an image size', () => {
+    const lora = 'https://v3.fal.media/files/a/lora.safetensors';
+    const spec = buildGenerationInput(
+      { kind: 'lora', url: lora },
+      { prompt: 'TOK portrait', aspect_ratio: '9:16', finetune_strength: 0.9, seed: 3 },
+    );
+    expect(spec.endpoint).toBe('fal-ai/flux-lora');
+    expect(spec.input).toMatchObject({
+      loras: [{ path: lora, scale: 0.9 }],
+      image_size: 'portrait_16_9',
+      seed: 3,
+      enable_safety_checker: true,
+    });
+    expect(spec.input).not.toHaveProperty('aspect_ratio');
+    const wide = buildGenerationInput({ kind: 'lora', url: lora }, { prompt: 'x', aspect_ratio: '21:9' });
+    expect(wide.input.image_size).toEqual({ width: 1568, height: 672 });
+  });
+
+  it('refuses finetune_strength outside 0–2', () => {
+    expect(() =>
+      buildGenerationInput({ kind: 'finetune', id: 'ft' }, { prompt: 'x', finetune_strength: 2.5 }),
+    ).toThrow(ZodError);
+    const body = createGenerationBody.safeParse({ avatar_id: 'a', prompt: 'x', finetune_strength: 2.5 });
+    expect(body.success).toBe(false);
+    expect(body.error!.issues[0]!.path).toEqual(['finetune_strength']);
+  });
+});
+
+describe('prompt sanitising', () => {
+  it('strips control characters and trims', () => {
+    const body = createGenerationBody.parse({ avatar_id: 'a', prompt: '  TOK\u0000 in\na\tsuit\u0007  ' });
+    expect(body.prompt).toBe('TOK in a suit');
+  });
+
+  it('refuses an empty or oversized prompt with a clear message', () => {
+    const empty = createGenerationBody.safeParse({ avatar_id: 'a', prompt: ' \u0001 ' });
+    expect(empty.error!.issues[0]!.message).toBe(
+      'prompt must be 1–2000 characters after removing control characters, got 0',
+    );
+    const huge = createGenerationBody.safeParse({ avatar_id: 'a', prompt: 'x'.repeat(100_000) });
+    expect(huge.error!.issues[0]!.message).toContain('got 100000');
+  });
+});
