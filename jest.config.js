@@ -1,3 +1,6 @@
+const { existsSync } = require('node:fs');
+const path = require('node:path');
+
 /** One jest run for the whole workspace; each package keeps its tests in `test/`. */
 const swc = [
   '@swc/jest',
@@ -7,7 +10,9 @@ const swc = [
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/packages', '<rootDir>/services', '<rootDir>/test'],
+  roots: ['packages', 'services', 'test']
+    .filter((dir) => existsSync(path.join(__dirname, dir)))
+    .map((dir) => `<rootDir>/${dir}`),
   testMatch: ['**/test/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   transform: { '^.+\\.ts$': swc },
