@@ -113,7 +113,10 @@ export function loadConfig<S extends Sections>(
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       const variable = String(issue.path[0] ?? section);
-      const got = variable in env && !/KEY/.test(variable) ? ` (got ${JSON.stringify(env[variable])})` : '';
+      const got =
+        variable in env && !/KEY/.test(variable)
+          ? ` (got ${JSON.stringify(withoutPassword(env[variable]))})`
+          : '';
       throw new ConfigError(`${variable}: ${issue.message}${got}`);
     }
     out[section] = parsed.data;
@@ -135,4 +138,15 @@ export function loadConfigOrExit<S extends Sections>(sections: S, env: NodeJS.Pr
 // An exported-but-empty variable (`FAL_KEY=`) means "unset", as in most twelve-factor setups.
 function blankToUndefined(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === '' ? undefined : v]));
+}
+
+// A bad DATABASE_URL may still carry a password: never echo it.
+function withoutPassword(value: string | undefined): string | undefined {
+  try {
+    const url = new URL(value ?? '');
+    if (url.password) url.password = '***';
+    return url.password ? url.toString() : value;
+  } catch {
+    return value;
+  }
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import {
   ConfigError,
   authEnv,
+  databaseEnv,
   falEnv,
   loadConfig,
   logEnv,
@@ -55,6 +56,12 @@ describe('configuration', () => {
   });
 
   it('never echoes the value of a secret in its error', () => {
+    expect(() => loadConfig({ db: databaseEnv }, { DATABASE_URL: 'mysql://app:s3cret@db/aisha' })).toThrow(
+      /^DATABASE_URL: .*mysql:\/\/app:\*\*\*@db\/aisha/,
+    );
+    expect(() =>
+      loadConfig({ db: databaseEnv }, { DATABASE_URL: 'mysql://app:s3cret@db/aisha' }),
+    ).not.toThrow(/s3cret/);
     expect(() => loadConfig({ auth: authEnv }, { ADMIN_KEY: 'short' })).toThrow(/^ADMIN_KEY: /);
     expect(() => loadConfig({ auth: authEnv }, { ADMIN_KEY: 'short' })).not.toThrow(/short/);
   });
