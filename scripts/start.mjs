@@ -30,6 +30,11 @@ const selected = SERVICES.filter((s) => !(s.simulatorOnly && !simulator)).filter
   return built;
 });
 
+if (selected.length === 0) {
+  console.log('[start] no service is built: run `npm run build` and check its errors');
+  process.exit(1);
+}
+
 const children = new Map();
 let stopping = false;
 const width = Math.max(...selected.map((s) => s.name.length));
