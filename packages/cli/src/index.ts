@@ -1,0 +1,2 @@
+export { drawSamplePhoto, samplePhotoArchive } from './sample-photos';
+export { GatewayClient } from './gateway-client';
