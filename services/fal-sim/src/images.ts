@@ -1,0 +1,55 @@
+import { PNG } from 'pngjs';
+import jpeg from 'jpeg-js';
+
+/**
+ * Real, decodable images, drawn in code. They keep the requested aspect ratio at an eighth of fal's size
+ * (a 1024×1024 request gives 128×128), and the output reports the true pixel size of the bytes.
+ */
+export const IMAGE_SCALE = 8;
+
+export function drawImage(width: number, height: number, format: 'jpeg' | 'png', seed: number): Buffer {
+  const data = Buffer.alloc(width * height * 4);
+  const [r, g, b] = [(seed * 67) % 256, (seed * 131) % 256, (seed * 29) % 256];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 4;
+      data[i] = (r + (x * 255) / width) % 256;
+      data[i + 1] = (g + (y * 255) / height) % 256;
+      data[i + 2] = b;
+      data[i + 3] = 255;
+    }
+  }
+  if (format === 'jpeg') return jpeg.encode({ data, width, height }, 80).data;
+  const png = new PNG({ width, height });
+  data.copy(png.data);
+  return PNG.sync.write(png);
+}
+
+const NAMED_SIZES: Record<string, [number, number]> = {
+  square_hd: [1024, 1024],
+  square: [512, 512],
+  portrait_4_3: [768, 1024],
+  portrait_16_9: [576, 1024],
+  landscape_4_3: [1024, 768],
+  landscape_16_9: [1024, 576],
+};
+
+/** fal's nominal output size for an input: ultra's aspect ratios (about 4 MP) or flux-lora's image sizes. */
+export function nominalSize(input: Record<string, unknown>): [number, number] {
+  const size = input.image_size;
+  if (typeof size === 'string') return NAMED_SIZES[size] ?? [1024, 768];
+  if (size && typeof size === 'object') {
+    const { width, height } = size as { width: number; height: number };
+    return [width, height];
+  }
+  if (typeof input.aspect_ratio === 'string') {
+    const [w, h] = input.aspect_ratio.split(':').map(Number) as [number, number];
+    const scale = Math.sqrt((2048 * 2048) / (w * h));
+    return [Math.round(w * scale), Math.round(h * scale)];
+  }
+  return input.finetune_id ? [2752, 1536] : [1024, 768];
+}
+
+export function scaledSize([width, height]: [number, number]): [number, number] {
+  return [Math.max(16, Math.round(width / IMAGE_SCALE)), Math.max(16, Math.round(height / IMAGE_SCALE))];
+}

@@ -1,0 +1,133 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import express, { type Response } from 'express';
+import { Gauge } from 'prom-client';
+import {
+  createLogger,
+  createMetricsRegistry,
+  opsRouter,
+  problem,
+  sendProblem,
+  type Logger,
+} from '@aisha/shared';
+import { FaultInjector, type FaultSettings } from './faults';
+import { FileStore } from './file-store';
+import { simOptions, type SimOptionsInput } from './options';
+import { queueRoutes } from './queue-routes';
+import { RequestRegistry, type SimRequest } from './requests';
+import { createWebhookSigner } from './signing';
+import { newCounters, simRoutes } from './sim-routes';
+import { storageRoutes } from './storage-routes';
+import { WebhookDelivery } from './webhook-delivery';
+
+export { simOptions, falSimEnv, type SimOptionsInput } from './options';
+export { faultSettings, type FaultSettings } from './faults';
+export { signedMessage } from './signing';
+export type { SimRequest } from './requests';
+
+export interface FalSim {
+  /** Base URL; also the queue URL, the REST (storage) URL and the origin of file URLs. */
+  url: string;
+  queueUrl: string;
+  restUrl: string;
+  jwksUrl: string;
+  /** A key fal-sim accepts. */
+  key: string;
+  /** The fal connection a service needs (`createFal(sim.connection)`). */
+  connection: { key: string; queueUrl: string; restUrl: string };
+  setFaults(patch: Partial<FaultSettings>): FaultSettings;
+  requests(): SimRequest[];
+  stats(): { faults: FaultInjector['counts']; webhooks: WebhookDelivery['stats']; accepted: number };
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+/** Starts fal-sim in this process (port 0 picks a free port). */
+export async function startFalSim(input: SimOptionsInput = {}, log?: Logger): Promise<FalSim> {
+  const options = simOptions.parse({ port: 0, ...input });
+  const logger = log ?? createLogger('fal-sim', process.env.LOG_LEVEL ?? 'warn');
+  let baseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
+  const initialFaults = options.faults;
+
+  const faults = new FaultInjector({ ...initialFaults });
+  const files = new FileStore(() => baseUrl);
+  const signer = createWebhookSigner(options.userId);
+  const webhooks = new WebhookDelivery(signer, faults, logger, () => ({
+    retryBaseMs: options.webhookRetryBaseMs,
+    timeoutMs: options.webhookTimeoutMs,
+  }));
+  const registry = new RequestRegistry(files, faults, webhooks, () => options);
+  const counters = newCounters();
+  const hanging = new Set<Response>();
+  const reset = () => {
+    registry.reset();
+    webhooks.stop();
+    webhooks.resetStats();
+    files.clear();
+    faults.reset({ ...initialFaults });
+    Object.assign(counters, newCounters());
+  };
+
+  const metrics = createMetricsRegistry('fal-sim');
+  new Gauge({
+    name: 'fal_sim_requests',
+    help: 'Requests fal-sim holds, by endpoint and status',
+    labelNames: ['endpoint', 'status'],
+    registers: [metrics],
+    collect() {
+      this.reset();
+      for (const r of registry.list()) this.inc({ endpoint: r.endpoint, status: r.status });
+    },
+  });
+  new Gauge({
+    name: 'fal_sim_faults_injected',
+    help: 'Faults injected since start or reset, by kind',
+    labelNames: ['kind'],
+    registers: [metrics],
+    collect() {
+      for (const [kind, count] of Object.entries(faults.counts)) this.set({ kind }, count);
+    },
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(opsRouter(metrics));
+  app.get('/.well-known/jwks.json', (_req, res) => {
+    res.set('cache-control', 'public, max-age=86400').json(signer.jwks);
+  });
+  app.use(simRoutes({ registry, faults, webhooks, counters, reset }));
+  app.use(storageRoutes(files, () => options.keys));
+  app.use(
+    queueRoutes({ registry, faults, counters, keys: () => options.keys, baseUrl: () => baseUrl, hanging }),
+  );
+  app.use((_req, res) => sendProblem(res, problem(404, 'no such fal-sim route')));
+
+  const server: Server = app.listen(options.port, options.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  if (!baseUrl) baseUrl = `http://${options.host}:${port}`;
+  logger.info({ url: baseUrl }, 'fal-sim listening');
+
+  return {
+    url: baseUrl,
+    queueUrl: baseUrl,
+    restUrl: baseUrl,
+    jwksUrl: `${baseUrl}/.well-known/jwks.json`,
+    key: options.keys[0]!,
+    connection: { key: options.keys[0]!, queueUrl: baseUrl, restUrl: baseUrl },
+    setFaults: (patch) => faults.update(patch),
+    requests: () => registry.list(),
+    stats: () => ({ faults: faults.counts, webhooks: webhooks.stats, accepted: registry.list().length }),
+    reset,
+    async stop() {
+      registry.stop();
+      webhooks.stop();
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import { createLogger, loadConfigOrExit, logEnv } from '@aisha/shared';
+import { falSimEnv } from './options';
+import { startFalSim } from './index';
+
+async function main() {
+  const config = loadConfigOrExit({ sim: falSimEnv, log: logEnv });
+  const log = createLogger('fal-sim', config.log.level);
+  const sim = await startFalSim(config.sim, log);
+  log.info(
+    { url: sim.url, jwks: sim.jwksUrl },
+    'fal-sim ready: point FAL_QUEUE_URL, FAL_REST_URL and FAL_JWKS_URL here',
+  );
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await sim.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+void main();

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { FAL_SIM_DEFAULT_KEY } from '@aisha/shared';
+import { faultSettings } from './faults';
+
+/** Everything fal-sim can be told at start, from the environment (`main.ts`) or in-process (`startFalSim`). */
+export const simOptions = z.object({
+  port: z.number().int().min(0).max(65535).default(8090),
+  host: z.string().default('127.0.0.1'),
+  /** The URL clients reach fal-sim at; answers and file URLs use it. Defaults to http://host:port. */
+  publicUrl: z.url().optional(),
+  keys: z.array(z.string().min(1)).min(1).default([FAL_SIM_DEFAULT_KEY]),
+  userId: z.string().min(1).default('fal-sim-user'),
+  /** Time a request waits IN_QUEUE, then runs IN_PROGRESS, by endpoint kind (0 completes at once). */
+  queueMs: z.number().int().min(0).default(200),
+  trainingMs: z.number().int().min(0).default(5_000),
+  generationMs: z.number().int().min(0).default(1_000),
+  /** First retry delay of a failed webhook delivery; doubles for each of fal's 10 tries (15 s ≈ 2 h in all). */
+  webhookRetryBaseMs: z.number().int().min(0).default(15_000),
+  webhookTimeoutMs: z.number().int().positive().default(15_000),
+  faults: faultSettings.default(faultSettings.parse({})),
+});
+export type SimOptionsInput = z.input<typeof simOptions>;
+export type SimOptions = z.output<typeof simOptions>;
+
+const ms = z.coerce.number().int().min(0);
+const rate = z.coerce.number().min(0).max(1);
+
+/** The environment of `npm start` / `pnpm --filter fal-sim start`. */
+export const falSimEnv = z
+  .object({
+    FAL_SIM_PORT: z.coerce.number().int().min(0).max(65535).default(8090),
+    FAL_SIM_HOST: z.string().default('127.0.0.1'),
+    FAL_SIM_PUBLIC_URL: z.url().optional(),
+    FAL_SIM_KEYS: z.string().min(1).optional(),
+    FAL_SIM_QUEUE_MS: ms.default(200),
+    FAL_SIM_TRAINING_MS: ms.default(5_000),
+    FAL_SIM_GENERATION_MS: ms.default(1_000),
+    FAL_SIM_WEBHOOK_RETRY_BASE_MS: ms.default(15_000),
+    FAL_SIM_LATENCY_MS: ms.default(0),
+    FAL_SIM_RATE_429: rate.default(0),
+    FAL_SIM_RETRY_AFTER_S: z.coerce.number().min(0).default(1),
+    FAL_SIM_RATE_5XX: rate.default(0),
+    FAL_SIM_RATE_TIMEOUT: rate.default(0),
+    FAL_SIM_RATE_RUN_FAILURE: rate.default(0),
+    FAL_SIM_WEBHOOK_DROP: rate.default(0),
+    FAL_SIM_WEBHOOK_DUPLICATE: rate.default(0),
+    FAL_SIM_WEBHOOK_DELAY_MS: ms.default(0),
+    FAL_SIM_WEBHOOK_REORDER: z.stringbool().default(false),
+    FAL_SIM_WEBHOOK_BAD_SIGNATURE: rate.default(0),
+  })
+  .transform((env): SimOptionsInput => ({
+    port: env.FAL_SIM_PORT,
+    host: env.FAL_SIM_HOST,
+    publicUrl: env.FAL_SIM_PUBLIC_URL,
+    keys: env.FAL_SIM_KEYS ? env.FAL_SIM_KEYS.split(',').map((k) => k.trim()) : undefined,
+    queueMs: env.FAL_SIM_QUEUE_MS,
+    trainingMs: env.FAL_SIM_TRAINING_MS,
+    generationMs: env.FAL_SIM_GENERATION_MS,
+    webhookRetryBaseMs: env.FAL_SIM_WEBHOOK_RETRY_BASE_MS,
+    faults: {
+      latencyMs: env.FAL_SIM_LATENCY_MS,
+      rate429: env.FAL_SIM_RATE_429,
+      retryAfterS: env.FAL_SIM_RETRY_AFTER_S,
+      rate5xx: env.FAL_SIM_RATE_5XX,
+      rateTimeout: env.FAL_SIM_RATE_TIMEOUT,
+      runFailureRate: env.FAL_SIM_RATE_RUN_FAILURE,
+      webhookDropRate: env.FAL_SIM_WEBHOOK_DROP,
+      webhookDuplicateRate: env.FAL_SIM_WEBHOOK_DUPLICATE,
+      webhookDelayMs: env.FAL_SIM_WEBHOOK_DELAY_MS,
+      webhookReorder: env.FAL_SIM_WEBHOOK_REORDER,
+      webhookBadSignatureRate: env.FAL_SIM_WEBHOOK_BAD_SIGNATURE,
+    },
+  }));

@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import { FAL_ENDPOINTS, falAppPath, type FalEndpointId } from '@aisha/shared';
+import type { FaultInjector } from './faults';
+import type { FileStore } from './file-store';
+import { produceOutcome, runFailure, type RunOutcome } from './run-output';
+import type { WebhookDelivery } from './webhook-delivery';
+
+export type SimStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED';
+
+interface RequestLog {
+  message: string;
+  level: 'INFO';
+  source: 'USER';
+  timestamp: string;
+}
+
+/** One request as fal's queue holds it. */
+export interface SimRequest {
+  requestId: string;
+  gatewayRequestId: string;
+  endpoint: FalEndpointId;
+  input: Record<string, unknown>;
+  webhookUrl?: string;
+  status: SimStatus;
+  cancelled: boolean;
+  submittedAt: string;
+  startedAt?: string;
+  completedAt?: string;
+  logs: RequestLog[];
+  outcome?: RunOutcome;
+  /** How many times a client asked for this request's cancellation. */
+  cancelRequests: number;
+}
+
+export interface Durations {
+  queueMs: number;
+  trainingMs: number;
+  generationMs: number;
+}
+
+/** fal's queue: requests move IN_QUEUE → IN_PROGRESS → COMPLETED on timers, then their webhook is sent. */
+export class RequestRegistry {
+  private readonly requests = new Map<string, SimRequest>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private seed = 1;
+
+  constructor(
+    private readonly files: FileStore,
+    private readonly faults: FaultInjector,
+    private readonly webhooks: WebhookDelivery,
+    private readonly durations: () => Durations,
+  ) {}
+
+  submit(endpoint: FalEndpointId, input: Record<string, unknown>, webhookUrl?: string): SimRequest {
+    const request: SimRequest = {
+      requestId: randomUUID(),
+      gatewayRequestId: randomUUID(),
+      endpoint,
+      input,
+      webhookUrl,
+      status: 'IN_QUEUE',
+      cancelled: false,
+      submittedAt: new Date().toISOString(),
+      logs: [],
+      cancelRequests: 0,
+    };
+    this.requests.set(request.requestId, request);
+    const { queueMs, trainingMs, generationMs } = this.durations();
+    const runMs = FAL_ENDPOINTS[endpoint].kind === 'training' ? trainingMs : generationMs;
+    this.after(queueMs, () => this.start(request, runMs));
+    return request;
+  }
+
+  /** Status and result paths carry only owner/alias: the app must match, the sub-path cannot. */
+  find(appPath: string, requestId: string): SimRequest | undefined {
+    const request = this.requests.get(requestId);
+    return request && falAppPath(request.endpoint) === appPath ? request : undefined;
+  }
+
+  queuePosition(request: SimRequest): number {
+    let ahead = 0;
+    for (const other of this.requests.values()) {
+      if (
+        other.status === 'IN_QUEUE' &&
+        other.endpoint === request.endpoint &&
+        other.submittedAt < request.submittedAt
+      ) {
+        ahead += 1;
+      }
+    }
+    return ahead;
+  }
+
+  /** fal's cancel: queued or running requests are cancelled; finished ones cannot be. */
+  cancel(request: SimRequest): 'cancelled' | 'already_completed' {
+    request.cancelRequests += 1;
+    if (request.status === 'COMPLETED') return 'already_completed';
+    request.cancelled = true;
+    this.complete(request, runFailure(400, 'Request was cancelled by the user'));
+    return 'cancelled';
+  }
+
+  list(): SimRequest[] {
+    return [...this.requests.values()];
+  }
+
+  reset(): void {
+    this.stop();
+    this.requests.clear();
+  }
+
+  stop(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private start(request: SimRequest, runMs: number) {
+    if (request.status !== 'IN_QUEUE') return;
+    request.status = 'IN_PROGRESS';
+    request.startedAt = new Date().toISOString();
+    this.log(request, 'Starting run');
+    // Progress lines as trainers print them, so that pollers can show a percentage.
+    for (const percent of [25, 50, 75]) {
+      this.after((runMs * percent) / 100, () => {
+        if (request.status === 'IN_PROGRESS') this.log(request, `Training progress: ${percent}%`);
+      });
+    }
+    this.after(runMs, () => {
+      if (request.status !== 'IN_PROGRESS') return;
+      const outcome = this.faults.runFails()
+        ? runFailure(500, `${request.endpoint} failed: simulated runner error`)
+        : produceOutcome(request.endpoint, request.input, this.files, this.seed++);
+      this.complete(request, outcome);
+    });
+  }
+
+  private complete(request: SimRequest, outcome: RunOutcome) {
+    request.status = 'COMPLETED';
+    request.completedAt = new Date().toISOString();
+    request.outcome = outcome;
+    this.log(request, outcome.ok ? 'Run completed' : `Run failed: ${outcome.message}`);
+    if (!request.webhookUrl) return;
+    this.webhooks.send(request.webhookUrl, {
+      request_id: request.requestId,
+      gateway_request_id: request.gatewayRequestId,
+      ...(outcome.ok
+        ? { status: 'OK', payload: outcome.output }
+        : { status: 'ERROR', error: outcome.message, payload: outcome.body }),
+    });
+  }
+
+  private log(request: SimRequest, message: string) {
+    request.logs.push({ message, level: 'INFO', source: 'USER', timestamp: new Date().toISOString() });
+  }
+
+  private after(ms: number, run: () => void) {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      run();
+    }, ms);
+    this.timers.add(timer);
+  }
+}

@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import { unzipSync } from 'fflate';
+import { FAL_ENDPOINTS, type FalEndpointId } from '@aisha/shared';
+import type { FileStore } from './file-store';
+import { drawImage, nominalSize, scaledSize } from './images';
+
+/** How a run ends: fal's output, or fal's error (the result GET answers `statusCode` with `body`). */
+export type RunOutcome =
+  | { ok: true; output: Record<string, unknown> }
+  | { ok: false; statusCode: number; body: { detail: unknown }; message: string };
+
+const IMAGE_EXTENSIONS = /\.(png|jpe?g|webp)$/i;
+
+export function runFailure(statusCode: number, detail: unknown): RunOutcome {
+  return { ok: false, statusCode, body: { detail }, message: `Invalid status code: ${statusCode}` };
+}
+
+/** Computes the outcome of a run the way the real endpoint would end it. */
+export function produceOutcome(
+  endpoint: FalEndpointId,
+  input: Record<string, unknown>,
+  files: FileStore,
+  seedHint: number,
+): RunOutcome {
+  if (FAL_ENDPOINTS[endpoint].kind === 'training') {
+    const field = 'data_url' in input ? 'data_url' : 'images_data_url';
+    const problem = checkArchive(String(input[field]), files);
+    if (problem) return runFailure(422, [{ loc: ['body', field], msg: problem, type: 'value_error' }]);
+    if (endpoint === 'fal-ai/flux-pro-trainer') return { ok: true, output: { finetune_id: randomUUID() } };
+    const lora = files.put('pytorch_lora_weights.safetensors', loraBytes(), 'application/octet-stream');
+    const config = files.put(
+      'config.json',
+      Buffer.from(JSON.stringify({ endpoint, input })),
+      'application/json',
+    );
+    return {
+      ok: true,
+      output: {
+        diffusers_lora_file: {
+          url: lora,
+          content_type: 'application/octet-stream',
+          file_name: 'pytorch_lora_weights.safetensors',
+          file_size: 64,
+        },
+        config_file: { url: config, content_type: 'application/json', file_name: 'config.json' },
+      },
+    };
+  }
+  const format = input.output_format === 'png' ? 'png' : 'jpeg';
+  const [width, height] = scaledSize(nominalSize(input));
+  const seed = typeof input.seed === 'number' ? input.seed : seedHint;
+  const count = typeof input.num_images === 'number' ? input.num_images : 1;
+  const images = Array.from({ length: count }, (_, i) => {
+    const url = files.put(
+      `image-${i}.${format}`,
+      drawImage(width, height, format, seed + i),
+      `image/${format}`,
+    );
+    return { url, width, height, content_type: `image/${format}` };
+  });
+  return {
+    ok: true,
+    output: {
+      images,
+      seed,
+      prompt: input.prompt,
+      has_nsfw_concepts: images.map(() => false),
+      timings: { inference: 0.01 },
+    },
+  };
+}
+
+// A trainer fetches its archive; we can only look inside archives stored in fal-sim. Other URLs are taken on trust.
+function checkArchive(url: string, files: FileStore): string | undefined {
+  if (!files.isOwnUrl(url)) return undefined;
+  const file = files.fromUrl(url);
+  if (!file) return `could not download the archive: ${url} not found`;
+  let entries: Record<string, Uint8Array>;
+  try {
+    entries = unzipSync(new Uint8Array(file.bytes));
+  } catch {
+    return 'the archive is not a valid zip file';
+  }
+  const images = Object.entries(entries).filter(
+    ([name, bytes]) => IMAGE_EXTENSIONS.test(name) && isImage(bytes),
+  );
+  return images.length === 0 ? 'the archive holds no images (png, jpeg or webp)' : undefined;
+}
+
+function isImage(bytes: Uint8Array): boolean {
+  const png = bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;
+  const jpg = bytes[0] === 0xff && bytes[1] === 0xd8;
+  const webp = Buffer.from(bytes.subarray(8, 12)).toString('latin1') === 'WEBP';
+  return png || jpg || webp;
+}
+
+function loraBytes(): Buffer {
+  // A minimal safetensors file: an 8-byte header length, then an empty JSON header.
+  const header = Buffer.from('{"__metadata__":{"format":"pt"}}');
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(header.length));
+  return Buffer.concat([length, header, Buffer.alloc(64 - 8 - header.length)]);
+}
