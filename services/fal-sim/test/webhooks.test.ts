@@ -1,0 +1,102 @@
+import { createHash, createPublicKey, verify } from 'node:crypto';
+import { createFal } from '@aisha/shared';
+import { startFalSim, type FalSim } from '@aisha/fal-sim';
+import { startWebhookReceiver, waitFor, type Delivery } from './webhook-receiver';
+
+// Verifies a delivery the way a receiver must, knowing only the JWKS URL and fal's published scheme.
+async function verifyWithJwks(jwksUrl: string, delivery: Delivery): Promise<boolean> {
+  const { keys } = (await (await fetch(jwksUrl)).json()) as {
+    keys: Array<{ kty: string; crv: string; x: string }>;
+  };
+  const h = delivery.headers;
+  const message = [
+    h['x-fal-webhook-request-id'],
+    h['x-fal-webhook-user-id'],
+    h['x-fal-webhook-timestamp'],
+    createHash('sha256').update(delivery.raw).digest('hex'),
+  ].join('\n');
+  const signature = Buffer.from(String(h['x-fal-webhook-signature']), 'hex');
+  return keys.some((jwk) =>
+    verify(
+      null,
+      Buffer.from(message),
+      createPublicKey({ key: { ...jwk, x: jwk.x.replace(/=+$/, '') }, format: 'jwk' }),
+      signature,
+    ),
+  );
+}
+
+let sim: FalSim;
+beforeAll(async () => {
+  sim = await startFalSim({ queueMs: 0, trainingMs: 0, generationMs: 0, webhookRetryBaseMs: 5 });
+});
+afterAll(() => sim.stop());
+beforeEach(() => sim.reset());
+
+describe('fal-sim webhooks', () => {
+  it('signs deliveries with a key from its JWKS, and a tampered body fails verification', async () => {
+    const receiver = await startWebhookReceiver();
+    try {
+      const fal = createFal(sim.connection);
+      const { requestId } = await fal.submit(
+        'fal-ai/flux-lora',
+        { prompt: 'x' },
+        { webhookUrl: receiver.url },
+      );
+      const delivery = await waitFor(() => receiver.deliveries[0]);
+      expect(delivery.headers['x-fal-webhook-request-id']).toBe(requestId);
+      expect(Math.abs(Number(delivery.headers['x-fal-webhook-timestamp']) - Date.now() / 1000)).toBeLessThan(
+        300,
+      );
+      expect(delivery.body).toMatchObject({ request_id: requestId, status: 'OK' });
+      expect(await verifyWithJwks(sim.jwksUrl, delivery)).toBe(true);
+
+      const tampered = Buffer.from(delivery.raw.toString().replace('"OK"', '"ERROR"'));
+      expect(await verifyWithJwks(sim.jwksUrl, { ...delivery, raw: tampered })).toBe(false);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it('retries a failed delivery until the receiver answers 2xx', async () => {
+    let answers = 0;
+    const receiver = await startWebhookReceiver(() => (++answers <= 3 ? 503 : 200));
+    try {
+      const fal = createFal(sim.connection);
+      await fal.submit('fal-ai/flux-lora', { prompt: 'x' }, { webhookUrl: receiver.url });
+      await waitFor(() => sim.stats().webhooks.delivered === 1);
+      expect(receiver.deliveries).toHaveLength(4);
+      expect(sim.stats().webhooks).toMatchObject({ attempts: 4, failedAttempts: 3, delivered: 1 });
+      // Every retry carries the same body and a valid signature.
+      expect(new Set(receiver.deliveries.map((d) => d.raw.toString())).size).toBe(1);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it('gives up after 10 tries', async () => {
+    const receiver = await startWebhookReceiver(() => 500);
+    try {
+      const fal = createFal(sim.connection);
+      await fal.submit('fal-ai/flux-lora', { prompt: 'x' }, { webhookUrl: receiver.url });
+      // 5 ms doubling: the tenth try comes about 2.5 s after the first.
+      await waitFor(() => sim.stats().webhooks.abandoned === 1, 30_000);
+      expect(receiver.deliveries).toHaveLength(10);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it('mis-signs deliveries when asked to', async () => {
+    const receiver = await startWebhookReceiver();
+    try {
+      sim.setFaults({ webhookBadSignatureRate: 1 });
+      const fal = createFal(sim.connection);
+      await fal.submit('fal-ai/flux-lora', { prompt: 'x' }, { webhookUrl: receiver.url });
+      const delivery = await waitFor(() => receiver.deliveries[0]);
+      expect(await verifyWithJwks(sim.jwksUrl, delivery)).toBe(false);
+    } finally {
+      await receiver.stop();
+    }
+  });
+});
