@@ -11,7 +11,8 @@ export const eventType = z.enum(EVENT_TYPES);
 
 export const falEvent = z.object({
   type: eventType,
-  entity,
+  /** Trusted from workers; from webhooks, a hint taken from the (unsigned) URL, absent when the URL has none. */
+  entity: entity.optional(),
   /** Our row id. Trusted from workers; only a hint from webhooks (the webhook URL is not signed). */
   id: z.string().min(1).optional(),
   falRequestId: z.string().min(1),

@@ -12,5 +12,6 @@ export * from './fal/model-result';
 export * from './fal/build-input';
 export * from './fal/errors';
 export * from './fal/client';
+export * from './fal/webhook';
 export * from './http/problem';
 export * from './http/ops-router';

@@ -36,6 +36,8 @@ export interface FalSim {
   /** The fal connection a service needs (`createFal(sim.connection)`). */
   connection: { key: string; queueUrl: string; restUrl: string };
   setFaults(patch: Partial<FaultSettings>): FaultSettings;
+  /** Signs any body as fal signs a webhook (for tests of odd payloads: `payload_error`, very large outputs). */
+  signWebhook(requestId: string, rawBody: Buffer, options?: { now?: number }): Record<string, string>;
   requests(): SimRequest[];
   stats(): { faults: FaultInjector['counts']; webhooks: WebhookDelivery['stats']; accepted: number };
   reset(): void;
@@ -119,6 +121,7 @@ export async function startFalSim(input: SimOptionsInput = {}, log?: Logger): Pr
     key: options.keys[0]!,
     connection: { key: options.keys[0]!, queueUrl: baseUrl, restUrl: baseUrl },
     setFaults: (patch) => faults.update(patch),
+    signWebhook: (requestId, rawBody, opts) => signer.headersFor(requestId, rawBody, opts),
     requests: () => registry.list(),
     stats: () => ({ faults: faults.counts, webhooks: webhooks.stats, accepted: registry.list().length }),
     reset,

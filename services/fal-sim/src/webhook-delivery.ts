@@ -1,17 +1,10 @@
-import type { Logger } from '@aisha/shared';
+import type { FalWebhookBody, Logger } from '@aisha/shared';
 import type { FaultInjector } from './faults';
 import type { WebhookSigner } from './signing';
 
 export const WEBHOOK_TRIES = 10;
 
-export interface WebhookBody {
-  request_id: string;
-  gateway_request_id: string;
-  status: 'OK' | 'ERROR';
-  payload: unknown;
-  error?: string;
-  payload_error?: string;
-}
+export type WebhookBody = FalWebhookBody;
 
 export interface DeliveryStats {
   attempts: number;

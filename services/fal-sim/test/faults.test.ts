@@ -1,6 +1,6 @@
 import { createFal, classifyFalError } from '@aisha/shared';
 import { startFalSim, type FalSim } from '@aisha/fal-sim';
-import { startWebhookReceiver, waitFor } from './webhook-receiver';
+import { startWebhookReceiver, waitFor } from '@aisha/testkit';
 
 let sim: FalSim;
 beforeAll(async () => {

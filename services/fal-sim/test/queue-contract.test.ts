@@ -1,7 +1,7 @@
 import { classifyFalError, createFal, FAL_ENDPOINTS, FalHttpError } from '@aisha/shared';
 import { samplePhotoArchive } from '@aisha/cli';
 import { startFalSim, type FalSim } from '@aisha/fal-sim';
-import { startWebhookReceiver, waitFor } from './webhook-receiver';
+import { startWebhookReceiver, waitFor } from '@aisha/testkit';
 
 // These tests drive fal-sim with the real @fal-ai/client, through our wrapper, as the workers do.
 let sim: FalSim;

@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { createFal } from '@aisha/shared';
 import { startFalSim, type FalSim } from '@aisha/fal-sim';
-import { startWebhookReceiver, waitFor, type Delivery } from './webhook-receiver';
+import { startWebhookReceiver, waitFor, type Delivery } from '@aisha/testkit';
 
 // Verifies a delivery the way a receiver must, knowing only the JWKS URL and fal's published scheme.
 async function verifyWithJwks(jwksUrl: string, delivery: Delivery): Promise<boolean> {

@@ -1,0 +1,10 @@
+import { randomUUID } from 'node:crypto';
+
+export { waitFor } from './wait-for';
+export { startWebhookReceiver, type Delivery } from './webhook-receiver';
+export { startDedicatedRedis, freePort } from './redis-server';
+
+/** A BullMQ prefix of the test's own, so parallel test files never see each other's jobs. */
+export function uniquePrefix(): string {
+  return `{test-${randomUUID().slice(0, 8)}}`;
+}

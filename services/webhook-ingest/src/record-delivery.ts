@@ -1,0 +1,68 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  EVENT_JOB_OPTIONS,
+  JOBS,
+  falEvent,
+  falEventJobId,
+  webhookOutcome,
+  type Entity,
+  type FalEvent,
+  type FalWebhookBody,
+} from '@aisha/shared';
+
+export interface DeliveryHints {
+  /** From the webhook URL, which fal does not sign: passed on as hints, never as identity. */
+  entity?: Entity;
+  id?: string;
+}
+
+/**
+ * Turns one verified delivery into at most one event on `fal-events`. Two dedupe layers: a Redis key per fal
+ * request id (fast, short-lived) and the event's job id `evt:<type>:<request id>`; the recorder's guarded SQL
+ * transitions are the durable third.
+ */
+export class DeliveryRecorder {
+  constructor(
+    private readonly redis: Redis,
+    private readonly events: Queue,
+    private readonly prefix: string,
+    private readonly seenTtlS = 24 * 3600,
+    // Held while the event is being added: if we crash in between, fal's retry is not taken for a duplicate.
+    private readonly claimTtlS = 10,
+  ) {}
+
+  async record(
+    body: FalWebhookBody,
+    hints: DeliveryHints,
+    now = new Date(),
+  ): Promise<'accepted' | 'duplicate'> {
+    const seenKey = `${this.prefix}:fal-webhook-seen:${body.request_id}`;
+    const claimed = await this.redis.set(seenKey, 'in-flight', 'EX', this.claimTtlS, 'NX');
+    if (claimed === null) return 'duplicate';
+    try {
+      const event = toEvent(body, hints, now);
+      await this.events.add(JOBS.falEvent, event, { ...EVENT_JOB_OPTIONS, jobId: falEventJobId(event) });
+    } catch (err) {
+      await this.redis.del(seenKey).catch(() => undefined);
+      throw err;
+    }
+    await this.redis.set(seenKey, 'recorded', 'EX', this.seenTtlS);
+    return 'accepted';
+  }
+}
+
+export function toEvent(body: FalWebhookBody, hints: DeliveryHints, now: Date): FalEvent {
+  const outcome = webhookOutcome(body);
+  return falEvent.parse({
+    type: outcome.ok ? 'completed' : 'failed',
+    entity: hints.entity,
+    id: hints.id,
+    falRequestId: body.request_id,
+    at: now.toISOString(),
+    source: 'webhook',
+    ...(outcome.ok
+      ? { output: outcome.output }
+      : { error: { message: outcome.message, detail: outcome.detail } }),
+  });
+}
