@@ -15,7 +15,8 @@ export const falEvent = z.object({
   entity: entity.optional(),
   /** Our row id. Trusted from workers; only a hint from webhooks (the webhook URL is not signed). */
   id: z.string().min(1).optional(),
-  falRequestId: z.string().min(1),
+  /** fal's request id: the binding. Absent only on a worker's `failed` event for a job that never reached fal. */
+  falRequestId: z.string().min(1).optional(),
   endpoint: falEndpointId.optional(),
   at: z.iso.datetime(),
   source: z.enum(['worker', 'webhook', 'poll']),
@@ -33,9 +34,11 @@ export type FalEvent = z.infer<typeof falEvent>;
 
 /**
  * Completion events are keyed by fal's request id so that a webhook and a poll for the same request collapse
- * into one job. (BullMQ refuses custom ids with one colon; three parts are allowed.)
+ * into one job. (BullMQ refuses custom ids with exactly one colon; three parts are allowed.) A failure that never
+ * reached fal is keyed by our row id.
  */
-export function falEventJobId(event: Pick<FalEvent, 'type' | 'falRequestId'>): string | undefined {
+export function falEventJobId(event: Pick<FalEvent, 'type' | 'falRequestId' | 'id'>): string | undefined {
   if (event.type === 'progress') return undefined;
-  return `evt:${event.type}:${event.falRequestId}`;
+  if (event.falRequestId) return `evt:${event.type}:${event.falRequestId}`;
+  return event.id ? `evt:${event.type}:row-${event.id}` : undefined;
 }

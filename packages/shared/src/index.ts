@@ -13,5 +13,6 @@ export * from './fal/build-input';
 export * from './fal/errors';
 export * from './fal/client';
 export * from './fal/webhook';
+export * from './fal/prices';
 export * from './http/problem';
 export * from './http/ops-router';

@@ -84,6 +84,8 @@ export const cancelJob = z.object({
   id: z.string().min(1),
   falRequestId: z.string().min(1).optional(),
   endpoint: falEndpointId.optional(),
+  /** `user`: the row is cancelled; `duplicate`: an orphan second submission is cancelled at fal, the row is not. */
+  reason: z.enum(['user', 'duplicate']).default('user'),
 });
 export type CancelJob = z.infer<typeof cancelJob>;
 

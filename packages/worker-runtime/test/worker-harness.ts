@@ -1,0 +1,115 @@
+import { Queue, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import {
+  JOBS,
+  QUEUES,
+  WORKER_JOB_OPTIONS,
+  createLogger,
+  loadConfig,
+  portEnv,
+  trainingEnv,
+  type FalEvent,
+  type WorkerQueueName,
+} from '@aisha/shared';
+import type { FalSim } from '@aisha/fal-sim';
+import { uniquePrefix } from '@aisha/testkit';
+import {
+  startWorkerService,
+  submitGeneration,
+  submitTraining,
+  workerSections,
+  type WorkerService,
+} from '@aisha/worker-runtime';
+
+const HANDLERS = {
+  [QUEUES.trainPortrait]: (training: ReturnType<typeof loadTraining>) => ({
+    [JOBS.submitTraining]: submitTraining('portrait', training),
+  }),
+  [QUEUES.trainPro]: (training: ReturnType<typeof loadTraining>) => ({
+    [JOBS.submitTraining]: submitTraining('style', training),
+  }),
+  [QUEUES.generate]: () => ({ [JOBS.submitGeneration]: submitGeneration }),
+};
+
+function loadTraining(env: Record<string, string>) {
+  return loadConfig({ training: trainingEnv }, env).training;
+}
+
+/** The environment a worker process is started with against this fal-sim and prefix. */
+export function workerEnv(
+  sim: FalSim,
+  prefix: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    QUEUE_PREFIX: prefix,
+    FAL_KEY: sim.key,
+    FAL_QUEUE_URL: sim.queueUrl,
+    FAL_REST_URL: sim.restUrl,
+    FAL_JWKS_URL: sim.jwksUrl,
+    PUBLIC_WEBHOOK_BASE_URL: 'http://127.0.0.1:9',
+    LOG_LEVEL: 'silent',
+    ...extra,
+  };
+}
+
+/** A worker of `queue` in this process, against fal-sim, on its own prefix; plus a producer and an event reader. */
+export async function startTestWorker(
+  queue: WorkerQueueName,
+  sim: FalSim,
+  extraEnv: Record<string, string> = {},
+) {
+  const prefix = uniquePrefix();
+  const env = workerEnv(sim, prefix, extraEnv);
+  const config = loadConfig({ ...workerSections, port: portEnv('TEST_PORT', 0) }, env);
+  const service: WorkerService = await startWorkerService(
+    { service: 'test-worker', queue, handlers: HANDLERS[queue](loadTraining(env)) },
+    config,
+    createLogger('test-worker', 'silent'),
+  );
+  return { service, ...(await queueView(queue, prefix)), prefix };
+}
+
+/** A producer on a worker queue, and readers of its jobs and of `fal-events`. */
+export async function queueView(queue: WorkerQueueName, prefix: string) {
+  const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+  const jobs = new Queue(queue, { connection, prefix });
+  const events = new Queue(QUEUES.falEvents, { connection, prefix });
+  return {
+    add: (name: string, data: object, jobId: string) =>
+      jobs.add(name, data, { ...WORKER_JOB_OPTIONS, jobId }),
+    job: (id: string) => jobs.getJob(id) as Promise<Job | undefined>,
+    jobs,
+    async events(): Promise<FalEvent[]> {
+      const found = await events.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed']);
+      return found.map((j) => j.data as FalEvent);
+    },
+    async close() {
+      await jobs.obliterate({ force: true }).catch(() => undefined);
+      await events.obliterate({ force: true }).catch(() => undefined);
+      await jobs.close();
+      await events.close();
+      connection.disconnect();
+    },
+  };
+}
+
+export function trainingJob(id: string, over: Record<string, unknown> = {}) {
+  return {
+    trainingId: id,
+    tenantId: 'dev',
+    avatarId: `av-${id}`,
+    trainingType: 'portrait',
+    preset: 'fast',
+    imagesDataUrl: 'https://example.test/photos.zip',
+    triggerPhrase: 'TOK',
+    ...over,
+  };
+}
+
+export async function metricValue(service: WorkerService, name: string, labels: Record<string, string>) {
+  const metric = (await service.registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const value = metric?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
+  return value?.value;
+}
