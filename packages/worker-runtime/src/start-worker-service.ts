@@ -75,11 +75,10 @@ export async function startWorkerService(
   const ownQueue = new Queue(spec.queue, { connection: producerConnection, prefix });
   const events = new Queue(QUEUES.falEvents, { connection: producerConnection, prefix });
 
-  let worker: Worker | undefined;
   const ctx: WorkerContext = {
     queueName: spec.queue,
     queue: ownQueue,
-    worker: () => worker!,
+    worker: () => worker,
     fal,
     events: new EventPublisher(events),
     claims: new SubmissionClaims(producerConnection, prefix, spec.queue),
@@ -90,7 +89,7 @@ export async function startWorkerService(
     breakerDelayMs: config.worker.breakerResetMs,
   };
 
-  worker = new Worker(spec.queue, (job: Job, token?: string) => handlers[job.name]!(job, token!, ctx), {
+  const worker = new Worker(spec.queue, (job: Job, token?: string) => handlers[job.name]!(job, token!, ctx), {
     connection: workerConnection,
     prefix,
     concurrency: config.worker.concurrency,
@@ -117,7 +116,7 @@ export async function startWorkerService(
   app.use(
     opsRouter(registry, {
       redis: async () => ((await producerConnection.ping()) === 'PONG' ? true : 'no PONG'),
-      worker: async () => (worker!.isRunning() ? true : 'BullMQ worker is not running'),
+      worker: async () => (worker.isRunning() ? true : 'BullMQ worker is not running'),
     }),
   );
   const server: Server = app.listen(config.port, '0.0.0.0');
@@ -132,7 +131,7 @@ export async function startWorkerService(
     async close() {
       server.close();
       // worker.close() waits for active jobs with no deadline of its own: race it against our grace period.
-      const graceful = worker!.close();
+      const graceful = worker.close();
       const timedOut = await Promise.race([
         graceful.then(() => false),
         new Promise<boolean>((resolve) =>
@@ -141,7 +140,7 @@ export async function startWorkerService(
       ]);
       if (timedOut) {
         log.warn('active jobs did not finish in time; their locks lapse and another worker takes them');
-        await worker!.close(true);
+        await worker.close(true);
       }
       fal.breakers.shutdown();
       await Promise.allSettled([ownQueue.close(), events.close()]);

@@ -19,13 +19,17 @@ export interface QueueDeps {
 export function queueRoutes(deps: QueueDeps): Router {
   const router = Router();
   const guard = [requireFalKey(deps.keys), injectFaults(deps)];
+  const count = (call: keyof SimCounters['calls']) => (_req: Request, _res: Response, next: NextFunction) => {
+    deps.counters.calls[call] += 1;
+    next();
+  };
 
   router.post(
     ['/:owner/:alias', '/:owner/:alias/*rest'],
+    count('submit'),
     express.json({ limit: '10mb' }),
     ...guard,
     (req, res) => {
-      deps.counters.calls.submit += 1;
       const endpoint = endpointOf(req);
       if (!endpoint) return sendFalError(res, 404, `Application '${req.path.slice(1)}' not found`);
       const parsed = FAL_ENDPOINTS[endpoint].input.safeParse(req.body ?? {});
@@ -47,8 +51,7 @@ export function queueRoutes(deps: QueueDeps): Router {
     },
   );
 
-  router.get('/:owner/:alias/requests/:id/status', ...guard, (req, res) => {
-    deps.counters.calls.status += 1;
+  router.get('/:owner/:alias/requests/:id/status', count('status'), ...guard, (req, res) => {
     const request = findOr404(deps, req, res);
     if (!request) return;
     const logs = req.query.logs === '1' ? request.logs : [];
@@ -62,8 +65,7 @@ export function queueRoutes(deps: QueueDeps): Router {
     }
   });
 
-  router.get('/:owner/:alias/requests/:id', ...guard, (req, res) => {
-    deps.counters.calls.result += 1;
+  router.get('/:owner/:alias/requests/:id', count('result'), ...guard, (req, res) => {
     const request = findOr404(deps, req, res);
     if (!request) return;
     if (!request.outcome) return sendFalError(res, 400, 'Request is still in progress');
@@ -73,8 +75,7 @@ export function queueRoutes(deps: QueueDeps): Router {
   });
 
   // fal answers 202 CANCELLATION_REQUESTED, or 400 ALREADY_COMPLETED (codes *unverified*, see fal-contract.md).
-  router.put('/:owner/:alias/requests/:id/cancel', ...guard, (req, res) => {
-    deps.counters.calls.cancel += 1;
+  router.put('/:owner/:alias/requests/:id/cancel', count('cancel'), ...guard, (req, res) => {
     const request = findOr404(deps, req, res);
     if (!request) return;
     const result = deps.registry.cancel(request);
