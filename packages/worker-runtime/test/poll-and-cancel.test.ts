@@ -1,0 +1,117 @@
+import { JOBS, QUEUES, createFal, falEventJobId } from '@aisha/shared';
+import { startFalSim, type FalSim } from '@aisha/fal-sim';
+import { waitFor } from '@aisha/testkit';
+import { startTestWorker, trainingJob } from './worker-harness';
+
+let sim: FalSim;
+let slow: FalSim;
+beforeAll(async () => {
+  sim = await startFalSim({ queueMs: 0, trainingMs: 0, generationMs: 0 });
+  slow = await startFalSim({ queueMs: 60_000 });
+});
+afterAll(async () => {
+  await sim.stop();
+  await slow.stop();
+});
+beforeEach(() => sim.reset());
+
+async function withWorker(
+  fal: FalSim,
+  run: (w: Awaited<ReturnType<typeof startTestWorker>>) => Promise<void>,
+) {
+  const worker = await startTestWorker(QUEUES.generate, fal);
+  try {
+    await run(worker);
+  } finally {
+    await worker.service.close();
+    await worker.close();
+  }
+}
+
+describe('poll jobs', () => {
+  it('emit completed with the output of a finished request, under the same event id a webhook gets', async () => {
+    const { requestId } = await createFal(sim.connection).submit('fal-ai/flux-lora', { prompt: 'x' });
+    await waitFor(() => sim.requests()[0]!.status === 'COMPLETED');
+    await withWorker(sim, async (w) => {
+      const poll = {
+        entity: 'generation',
+        id: 'gen-p1',
+        falRequestId: requestId,
+        endpoint: 'fal-ai/flux-lora',
+      };
+      await w.add(JOBS.poll, poll, 'poll:gen-p1:1');
+      const event = await waitFor(async () => (await w.events()).find((e) => e.type === 'completed'));
+      expect(event).toMatchObject({ id: 'gen-p1', falRequestId: requestId, source: 'poll' });
+      expect((event.output as { images: unknown[] }).images).toHaveLength(1);
+      const [job] = await w.jobs.getJobs(['completed']);
+      expect(job!.returnvalue).toBe('completed');
+      expect(falEventJobId(event)).toBe(`evt:completed:${requestId}`);
+    });
+  });
+
+  it("emit failed with fal's message for a request that failed", async () => {
+    sim.setFaults({ runFailureRate: 1 });
+    const { requestId } = await createFal(sim.connection).submit('fal-ai/flux-lora', { prompt: 'x' });
+    await waitFor(() => sim.requests()[0]!.status === 'COMPLETED');
+    await withWorker(sim, async (w) => {
+      await w.add(
+        JOBS.poll,
+        { entity: 'generation', id: 'gen-p2', falRequestId: requestId, endpoint: 'fal-ai/flux-lora' },
+        'poll:gen-p2:1',
+      );
+      const event = await waitFor(async () => (await w.events()).find((e) => e.type === 'failed'));
+      expect(event.error!.message).toBe('fal answered 500: fal-ai/flux-lora failed: simulated runner error');
+    });
+  });
+
+  it('emit progress with the queue position while a request waits', async () => {
+    const { requestId } = await createFal(slow.connection).submit('fal-ai/flux-lora', { prompt: 'x' });
+    await withWorker(slow, async (w) => {
+      await w.add(
+        JOBS.poll,
+        { entity: 'generation', id: 'gen-p3', falRequestId: requestId, endpoint: 'fal-ai/flux-lora' },
+        'poll:gen-p3:1',
+      );
+      const event = await waitFor(async () => (await w.events()).find((e) => e.type === 'progress'));
+      expect(event.progress).toEqual({ queuePosition: 0 });
+    });
+  });
+});
+
+describe('cancel jobs', () => {
+  it('cancel a submitted request at fal and emit cancelled', async () => {
+    await withWorker(slow, async (w) => {
+      const data = {
+        generationId: 'gen-c1',
+        tenantId: 'dev',
+        model: { kind: 'finetune', id: 'ft' },
+        request: { prompt: 'x' },
+      };
+      await w.add(JOBS.submitGeneration, data, 'gen-c1');
+      const submitted = await waitFor(async () => (await w.events()).find((e) => e.type === 'submitted'));
+      await w.add(JOBS.cancel, { entity: 'generation', id: 'gen-c1' }, 'cancel:gen-c1:1');
+      const cancelled = await waitFor(async () => (await w.events()).find((e) => e.type === 'cancelled'));
+      expect(cancelled).toMatchObject({ id: 'gen-c1', falRequestId: submitted.falRequestId });
+      expect(slow.requests().find((r) => r.requestId === submitted.falRequestId)!.cancelled).toBe(true);
+    });
+  });
+
+  it('take a job that never reached fal off the queue', async () => {
+    const worker = await startTestWorker(QUEUES.trainPortrait, sim);
+    try {
+      // Waiting behind a delay: it has not reached fal when the cancel comes.
+      await worker.jobs.add(JOBS.submitTraining, trainingJob('tr-c2'), { jobId: 'tr-c2', delay: 60_000 });
+      await worker.add(JOBS.cancel, { entity: 'training', id: 'tr-c2' }, 'cancel:tr-c2:1');
+      const cancelled = await waitFor(async () =>
+        (await worker.events()).find((e) => e.type === 'cancelled'),
+      );
+      expect(cancelled).toMatchObject({ entity: 'training', id: 'tr-c2' });
+      expect(cancelled.falRequestId).toBeUndefined();
+      expect(await worker.job('tr-c2')).toBeUndefined();
+      expect(sim.requests()).toHaveLength(0);
+    } finally {
+      await worker.service.close();
+      await worker.close();
+    }
+  });
+});
