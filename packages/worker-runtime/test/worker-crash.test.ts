@@ -47,7 +47,7 @@ describe('a worker killed with SIGKILL mid-job', () => {
 
       const first = startWorkerProcess(prefix);
       await waitFor(
-        async () => (await view.jobs.getJobCounts('active')).active >= 25,
+        async () => ((await view.jobs.getJobCounts('active')).active ?? 0) >= 25,
         20_000,
         '25 active jobs',
       );
