@@ -5,10 +5,15 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import readline from 'node:readline';
 
 const root = path.resolve(import.meta.dirname, '..');
 const require = createRequire(import.meta.url);
-const pretty = require('pino-pretty');
+const prettify = require('pino-pretty').prettyFactory({
+  colorize: true,
+  translateTime: 'HH:MM:ss.l',
+  ignore: 'pid,hostname,service,name',
+});
 
 const env = { ...process.env };
 const simulator = !env.FAL_KEY;
@@ -41,15 +46,16 @@ const width = Math.max(...selected.map((s) => s.name.length));
 
 function prefixed(service, stream) {
   const label = `\x1b[${service.colour}m${service.name.padEnd(width)} |\x1b[0m `;
-  const out = pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service,name' });
-  let pending = '';
-  out.on('data', (chunk) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop();
-    for (const line of lines) process.stdout.write(`${label}${line}\n`);
+  const lines = readline.createInterface({ input: stream });
+  lines.on('line', (line) => {
+    let text = line;
+    try {
+      text = prettify(JSON.parse(line));
+    } catch {
+      /* not a pino line: print it as it is */
+    }
+    for (const part of text.trimEnd().split('\n')) process.stdout.write(`${label}${part}\n`);
   });
-  stream.pipe(out);
 }
 
 function startService(service) {

@@ -47,7 +47,7 @@ export interface FalSim {
 /** Starts fal-sim in this process (port 0 picks a free port). */
 export async function startFalSim(input: SimOptionsInput = {}, log?: Logger): Promise<FalSim> {
   const options = simOptions.parse({ port: 0, ...input });
-  const logger = log ?? createLogger('fal-sim', process.env.LOG_LEVEL ?? 'warn');
+  const logger = log ?? createLogger('fal-sim', 'silent');
   let baseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
   const initialFaults = options.faults;
 
