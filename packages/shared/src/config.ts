@@ -90,6 +90,21 @@ export const logEnv = z
   .object({ LOG_LEVEL: logLevel.default('info') })
   .transform((env) => ({ level: env.LOG_LEVEL }));
 
+/** A variable holding JSON, parsed and then validated by `schema` (e.g. `FAL_PRESET_FAST`, `FAL_PRICES`). */
+export function jsonVariable<T extends z.ZodType>(schema: T) {
+  return z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+}
+
 /** A section holding one listening port, e.g. `portEnv('GATEWAY_PORT', 8080)`. */
 export function portEnv(name: string, fallback: number) {
   return z.object({ [name]: port(fallback) }).transform((env) => env[name] as number);

@@ -1,6 +1,7 @@
 export * from './config';
 export * from './logger';
 export * from './metrics';
+export * from './shutdown';
 export * from './retry';
 export * from './breaker';
 export * from './presets';

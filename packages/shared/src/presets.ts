@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jsonVariable } from './config';
 import { fastLoraTrainerInput, portraitTrainerInput, proTrainerInput } from './fal/endpoints';
 
 /**
@@ -78,17 +79,7 @@ export function applyPresetOverrides(
   return merged;
 }
 
-const presetJson = z
-  .string()
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
-      return z.NEVER;
-    }
-  })
-  .pipe(presetOverride);
+const presetJson = jsonVariable(presetOverride);
 
 export const PRO_TRAINER_ENDPOINTS = ['fal-ai/flux-pro-trainer', 'fal-ai/flux-lora-fast-training'] as const;
 export type ProTrainerEndpoint = (typeof PRO_TRAINER_ENDPOINTS)[number];

@@ -1,6 +1,5 @@
 export {
   startWorkerService,
-  closeOnSignals,
   type WorkerService,
   type WorkerServiceSpec,
 } from './start-worker-service';

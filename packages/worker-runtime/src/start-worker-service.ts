@@ -150,17 +150,3 @@ export async function startWorkerService(
     },
   };
 }
-
-/** SIGTERM/SIGINT: stop taking jobs, finish or release active ones, exit 0. */
-export function closeOnSignals(service: Pick<WorkerService, 'close'>, log: Logger): void {
-  let closing = false;
-  const stop = async (signal: string) => {
-    if (closing) return;
-    closing = true;
-    log.info({ signal }, 'shutting down');
-    await service.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-}

@@ -1,4 +1,4 @@
-import { createLogger, loadConfigOrExit, logEnv } from '@aisha/shared';
+import { closeOnSignals, createLogger, loadConfigOrExit, logEnv } from '@aisha/shared';
 import { falSimEnv } from './options';
 import { startFalSim } from './index';
 
@@ -11,16 +11,7 @@ async function main() {
     'fal-sim ready: point FAL_QUEUE_URL, FAL_REST_URL and FAL_JWKS_URL here',
   );
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    await sim.stop();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  closeOnSignals(() => sim.stop(), log);
 }
 
 void main();

@@ -1,5 +1,13 @@
-import { JOBS, QUEUES, createLogger, loadConfigOrExit, portEnv, trainingEnv } from '@aisha/shared';
-import { closeOnSignals, startWorkerService, submitTraining, workerSections } from '@aisha/worker-runtime';
+import {
+  JOBS,
+  QUEUES,
+  closeOnSignals,
+  createLogger,
+  loadConfigOrExit,
+  portEnv,
+  trainingEnv,
+} from '@aisha/shared';
+import { startWorkerService, submitTraining, workerSections } from '@aisha/worker-runtime';
 
 /** portrait-worker: `train-portrait` → fal-ai/flux-lora-portrait-trainer. Poll and cancel come with the runtime. */
 async function main() {
@@ -18,7 +26,7 @@ async function main() {
     config,
     log,
   );
-  closeOnSignals(service, log);
+  closeOnSignals(() => service.close(), log);
 }
 
 void main();

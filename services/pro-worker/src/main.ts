@@ -1,5 +1,13 @@
-import { JOBS, QUEUES, createLogger, loadConfigOrExit, portEnv, trainingEnv } from '@aisha/shared';
-import { closeOnSignals, startWorkerService, submitTraining, workerSections } from '@aisha/worker-runtime';
+import {
+  JOBS,
+  QUEUES,
+  closeOnSignals,
+  createLogger,
+  loadConfigOrExit,
+  portEnv,
+  trainingEnv,
+} from '@aisha/shared';
+import { startWorkerService, submitTraining, workerSections } from '@aisha/worker-runtime';
 
 /**
  * pro-worker: `train-pro` → PRO_TRAINER_ENDPOINT: fal-ai/flux-pro-trainer (a finetune_id; deprecated by fal) or
@@ -22,7 +30,7 @@ async function main() {
     config,
     log,
   );
-  closeOnSignals(service, log);
+  closeOnSignals(() => service.close(), log);
 }
 
 void main();

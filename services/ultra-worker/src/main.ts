@@ -1,5 +1,5 @@
-import { JOBS, QUEUES, createLogger, loadConfigOrExit, portEnv } from '@aisha/shared';
-import { closeOnSignals, startWorkerService, submitGeneration, workerSections } from '@aisha/worker-runtime';
+import { JOBS, QUEUES, closeOnSignals, createLogger, loadConfigOrExit, portEnv } from '@aisha/shared';
+import { startWorkerService, submitGeneration, workerSections } from '@aisha/worker-runtime';
 
 /** ultra-worker: `generate` → FLUX1.1 [pro] ultra fine-tuned or FLUX LoRA. Poll and cancel come with the runtime. */
 async function main() {
@@ -14,7 +14,7 @@ async function main() {
     config,
     log,
   );
-  closeOnSignals(service, log);
+  closeOnSignals(() => service.close(), log);
 }
 
 void main();

@@ -1,4 +1,12 @@
-import { createLogger, falEnv, loadConfigOrExit, logEnv, portEnv, redisEnv } from '@aisha/shared';
+import {
+  closeOnSignals,
+  createLogger,
+  falEnv,
+  loadConfigOrExit,
+  logEnv,
+  portEnv,
+  redisEnv,
+} from '@aisha/shared';
 import { createWebhookIngest } from './index';
 
 async function main() {
@@ -18,18 +26,7 @@ async function main() {
   const port = await ingest.listen(config.port);
   log.info({ port, jwks: config.fal.jwksUrl }, 'webhook-ingest listening on POST /v1/fal/webhook');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'draining in-flight deliveries');
-    const deadline = setTimeout(() => process.exit(1), 10_000);
-    await ingest.close();
-    clearTimeout(deadline);
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  closeOnSignals(() => ingest.close(), log);
 }
 
 void main();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { FalEndpointId } from './endpoints';
+import { jsonVariable } from '../config';
 
 /**
  * Estimated prices, for the cost metric only: third-party and page figures from fal-contract.md, to be checked
@@ -24,18 +25,7 @@ export const DEFAULT_PRICES: Record<FalEndpointId, PriceEntry> = {
 
 export const pricesEnv = z
   .object({
-    FAL_PRICES: z
-      .string()
-      .transform((text, ctx) => {
-        try {
-          return JSON.parse(text) as unknown;
-        } catch {
-          ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
-          return z.NEVER;
-        }
-      })
-      .pipe(z.record(z.string(), priceEntry))
-      .optional(),
+    FAL_PRICES: jsonVariable(z.record(z.string(), priceEntry)).optional(),
   })
   .transform((env) => ({ ...DEFAULT_PRICES, ...env.FAL_PRICES }) as Record<string, PriceEntry>);
 
@@ -52,7 +42,12 @@ const IMAGE_MEGAPIXELS: Record<string, number> = {
 export function estimateCostUsd(price: PriceEntry | undefined, input: Record<string, unknown>): number {
   if (!price) return 0;
   const images = typeof input.num_images === 'number' ? input.num_images : 1;
-  const steps = typeof input.steps === 'number' ? input.steps : typeof input.iterations === 'number' ? input.iterations : 0;
+  const steps =
+    typeof input.steps === 'number'
+      ? input.steps
+      : typeof input.iterations === 'number'
+        ? input.iterations
+        : 0;
   const size = input.image_size;
   const megapixels =
     typeof size === 'string'
