@@ -19,7 +19,7 @@ export const falEvent = z.object({
   falRequestId: z.string().min(1).optional(),
   endpoint: falEndpointId.optional(),
   at: z.iso.datetime(),
-  source: z.enum(['worker', 'webhook', 'poll']),
+  source: z.enum(['worker', 'webhook', 'poll', 'sweep']),
   /** The endpoint's raw output, for `completed`; the recorder validates it against the row's endpoint. */
   output: z.unknown().optional(),
   error: z.object({ message: z.string(), detail: z.unknown().optional() }).optional(),

@@ -1,0 +1,95 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import {
+  JOBS,
+  QUEUES,
+  WORKER_JOB_OPTIONS,
+  WORKER_QUEUES,
+  queueForEndpoint,
+  type CancelJob,
+  type FalEndpointId,
+  type Logger,
+  type PollJob,
+  type WorkerQueueName,
+} from '@aisha/shared';
+
+/**
+ * Puts jobs on the worker queues. Rows are committed first; a job id is its row id, so re-enqueueing is harmless.
+ * When Redis refuses (the producer connection does not queue commands offline), the row stays `enqueued = false`
+ * and the sweep tries again: no row waits in `queued` without a job.
+ */
+export class JobEnqueuer {
+  readonly queues: Record<WorkerQueueName, Queue>;
+
+  constructor(
+    connection: Redis,
+    prefix: string,
+    private readonly pool: pg.Pool,
+    private readonly log: Logger,
+  ) {
+    this.queues = Object.fromEntries(
+      WORKER_QUEUES.map((q) => [q, new Queue(q, { connection, prefix })]),
+    ) as Record<WorkerQueueName, Queue>;
+  }
+
+  async training(row: Record<string, unknown>): Promise<boolean> {
+    const queue = row.training_type === 'portrait' ? QUEUES.trainPortrait : QUEUES.trainPro;
+    const payload = {
+      trainingId: row.id,
+      tenantId: row.tenant_id,
+      avatarId: row.avatar_id,
+      trainingType: row.training_type,
+      preset: row.preset,
+      imagesDataUrl: row.images_data_url,
+      ...(row.trigger_phrase ? { triggerPhrase: row.trigger_phrase } : {}),
+      ...(row.overrides ? { overrides: row.overrides } : {}),
+    };
+    return this.submit('trainings', queue, JOBS.submitTraining, String(row.id), payload);
+  }
+
+  async generation(row: Record<string, unknown>): Promise<boolean> {
+    const payload = { generationId: row.id, tenantId: row.tenant_id, model: row.model, request: row.params };
+    return this.submit('generations', QUEUES.generate, JOBS.submitGeneration, String(row.id), payload);
+  }
+
+  async poll(job: PollJob, n: number): Promise<void> {
+    await this.queues[queueForEndpoint(job.endpoint)].add(JOBS.poll, job, {
+      ...WORKER_JOB_OPTIONS,
+      attempts: 3,
+      jobId: `poll:${job.id}:${n}`,
+    });
+  }
+
+  async cancel(job: CancelJob, queue: WorkerQueueName): Promise<void> {
+    const jobId = `cancel:${job.id}:${job.falRequestId ?? 'unsubmitted'}`;
+    await this.queues[queue].add(JOBS.cancel, job, { ...WORKER_JOB_OPTIONS, jobId });
+  }
+
+  queueOf(entity: 'training' | 'generation', trainingType: unknown, endpoint: unknown): WorkerQueueName {
+    if (endpoint) return queueForEndpoint(endpoint as FalEndpointId);
+    if (entity === 'generation') return QUEUES.generate;
+    return trainingType === 'portrait' ? QUEUES.trainPortrait : QUEUES.trainPro;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(Object.values(this.queues).map((q) => q.close()));
+  }
+
+  private async submit(
+    table: 'trainings' | 'generations',
+    queue: WorkerQueueName,
+    name: string,
+    id: string,
+    data: object,
+  ) {
+    try {
+      await this.queues[queue].add(name, data, { ...WORKER_JOB_OPTIONS, jobId: id });
+      await this.pool.query(`UPDATE ${table} SET enqueued = true WHERE id = $1`, [id]);
+      return true;
+    } catch (err) {
+      this.log.warn({ id, queue, err: (err as Error).message }, 'enqueue failed; the sweep will retry');
+      return false;
+    }
+  }
+}

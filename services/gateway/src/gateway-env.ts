@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { authEnv, databaseEnv, falEnv, logEnv, portEnv, redisEnv, trainingEnv } from '@aisha/shared';
+
+const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
+
+/** How often the sweep runs, when it polls fal for a late webhook, and when it gives up on a row. */
+export const sweepEnv = z
+  .object({
+    SWEEP_EVERY_S: seconds(30),
+    POLL_TRAINING_AFTER_S: seconds(15 * 60),
+    POLL_GENERATION_AFTER_S: seconds(60),
+    TRAINING_DEADLINE_S: seconds(3 * 3600),
+    GENERATION_DEADLINE_S: seconds(15 * 60),
+  })
+  .transform((env) => ({
+    everyMs: env.SWEEP_EVERY_S * 1000,
+    pollAfterMs: {
+      training: env.POLL_TRAINING_AFTER_S * 1000,
+      generation: env.POLL_GENERATION_AFTER_S * 1000,
+    },
+    deadlineMs: { training: env.TRAINING_DEADLINE_S * 1000, generation: env.GENERATION_DEADLINE_S * 1000 },
+  }));
+
+export const gatewaySections = {
+  redis: redisEnv,
+  database: databaseEnv,
+  fal: falEnv,
+  auth: authEnv,
+  log: logEnv,
+  training: trainingEnv,
+  sweep: sweepEnv,
+  port: portEnv('GATEWAY_PORT', 8080),
+};
+export type GatewayConfig = { [K in keyof typeof gatewaySections]: z.output<(typeof gatewaySections)[K]> };
