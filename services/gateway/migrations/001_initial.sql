@@ -112,7 +112,8 @@ CREATE TABLE idempotency_keys (
   key           text NOT NULL,
   request_hash  text NOT NULL,
   status_code   integer,
-  response      jsonb,
+  -- json, not jsonb: a replay must be byte-for-byte the first answer (jsonb reorders keys).
+  response      json,
   created_at    timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant_id, key)
 );

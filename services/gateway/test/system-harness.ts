@@ -105,6 +105,7 @@ export async function startSystem(options: { sim?: SimOptionsInput; env?: Record
     gateway,
     api,
     db: gateway.pool,
+    ingestUrl: (query: string) => `http://127.0.0.1:${ingestPort}/v1/fal/webhook?${query}`,
     async stop() {
       await Promise.allSettled(workers.map((w) => w.close()));
       await ingest.close();
