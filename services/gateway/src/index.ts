@@ -13,6 +13,7 @@ import {
   sendProblem,
   type Logger,
 } from '@aisha/shared';
+import { ADMIN_PATH, adminBoard } from './admin-board';
 import { requireApiKey, seedApiKeys } from './api-keys';
 import { avatarRoutes } from './api/avatar-routes';
 import { generationRoutes } from './api/generation-routes';
@@ -86,6 +87,11 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       redis: async () => ((await producer.ping()) === 'PONG' ? true : 'no PONG'),
     }),
   );
+  const eventsQueue = new Queue(QUEUES.falEvents, { connection: producer, prefix });
+  app.use(
+    ADMIN_PATH,
+    ...adminBoard([...Object.values(jobs.queues), eventsQueue, sweepQueue], config.auth.adminKey),
+  );
   app.use('/v1', express.json({ limit: '1mb' }), requireApiKey(pool));
   const deps = { pool, jobs, training: config.training, storageOrigins, log };
   app.use(avatarRoutes(deps), trainingRoutes(deps), generationRoutes(deps));
@@ -116,7 +122,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         server.closeIdleConnections();
       });
       await Promise.allSettled([recorder.close(), sweeper.close()]);
-      await Promise.allSettled([sweepQueue.close(), jobs.close()]);
+      await Promise.allSettled([sweepQueue.close(), eventsQueue.close(), jobs.close()]);
       for (const c of [producer, consumer, sweeperConnection]) c.disconnect();
       await pool.end();
     },

@@ -181,3 +181,21 @@ describe('binding completions by the signed request id', () => {
     }
   });
 });
+
+describe('Bull Board', () => {
+  it('answers 200 with the admin key and 401 without', async () => {
+    const url = `${system.gateway.url}/admin/queues`;
+    expect((await fetch(url)).status).toBe(401);
+    expect((await fetch(url, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    const page = await fetch(url, { headers: { authorization: 'Bearer admin-key-for-tests' } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<html');
+    const basic = Buffer.from('ops:admin-key-for-tests').toString('base64');
+    const api = await fetch(`${url}/api/queues`, { headers: { authorization: `Basic ${basic}` } });
+    expect(api.status).toBe(200);
+    const names = ((await api.json()) as { queues: Array<{ name: string }> }).queues
+      .map((q) => q.name)
+      .sort();
+    expect(names).toEqual(['fal-events', 'gateway-sweep', 'generate', 'train-portrait', 'train-pro']);
+  });
+});
