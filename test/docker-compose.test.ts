@@ -4,7 +4,8 @@ import { parse } from 'yaml';
 
 // No Docker engine runs where the tests run: the compose file and Dockerfile are checked by parsing.
 const root = path.resolve(__dirname, '..');
-const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'));
+// Compose honours YAML merge keys (`<<: *anchor`), as does this parse.
+const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
 const dockerfileTargets = [
   ...readFileSync(path.join(root, 'Dockerfile'), 'utf8').matchAll(/^FROM \S+ AS (\S+)$/gm),
 ].map((m) => m[1]);
@@ -49,6 +50,8 @@ describe('docker-compose.yml', () => {
       expect(compose.services[name].depends_on.postgres.condition).toBe('service_healthy');
     }
     expect(compose.services['fal-sim'].profiles).toEqual(['sim']);
+    expect(compose.services.gateway.depends_on.migrate.condition).toBe('service_completed_successfully');
+    expect(dockerfileTargets).toContain(compose.services.migrate.build.target);
   });
 
   it('takes secrets from the environment, never from the file', () => {
