@@ -43,8 +43,9 @@ describe('poll jobs', () => {
       const event = await waitFor(async () => (await w.events()).find((e) => e.type === 'completed'));
       expect(event).toMatchObject({ id: 'gen-p1', falRequestId: requestId, source: 'poll' });
       expect((event.output as { images: unknown[] }).images).toHaveLength(1);
-      const [job] = await w.jobs.getJobs(['completed']);
-      expect(job!.returnvalue).toBe('completed');
+      // The event is emitted just before the job is acknowledged: wait for the acknowledgement.
+      const job = await waitFor(async () => (await w.jobs.getJobs(['completed']))[0]);
+      expect(job.returnvalue).toBe('completed');
       expect(falEventJobId(event)).toBe(`evt:completed:${requestId}`);
     });
   });
