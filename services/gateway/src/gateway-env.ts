@@ -21,7 +21,12 @@ export const sweepEnv = z
     deadlineMs: { training: env.TRAINING_DEADLINE_S * 1000, generation: env.GENERATION_DEADLINE_S * 1000 },
   }));
 
+export const limitsEnv = z
+  .object({ RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600) })
+  .transform((env) => ({ perMinute: env.RATE_LIMIT_PER_MINUTE }));
+
 export const gatewaySections = {
+  limits: limitsEnv,
   redis: redisEnv,
   database: databaseEnv,
   fal: falEnv,

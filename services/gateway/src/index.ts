@@ -1,23 +1,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express, { type NextFunction, type Request, type Response } from 'express';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import {
-  QUEUES,
-  createMetricsRegistry,
-  falEvent,
-  opsRouter,
-  problem,
-  sendProblem,
-  type Logger,
-} from '@aisha/shared';
-import { ADMIN_PATH, adminBoard } from './admin-board';
-import { requireApiKey, seedApiKeys } from './api-keys';
-import { avatarRoutes } from './api/avatar-routes';
-import { generationRoutes } from './api/generation-routes';
-import { trainingRoutes } from './api/training-routes';
+import { QUEUES, createMetricsRegistry, falEvent, type Logger } from '@aisha/shared';
+import { seedApiKeys } from './api-keys';
+import { gatewayMetrics } from './gateway-metrics';
+import { createHttpApp } from './http-app';
 import { ensureDatabase, migrate } from './db/database';
 import { JobEnqueuer } from './enqueue-jobs';
 import type { GatewayConfig } from './gateway-env';
@@ -54,7 +43,17 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const prefix = config.redis.prefix;
   const jobs = new JobEnqueuer(producer, prefix, pool, log);
   const registry = createMetricsRegistry('gateway');
-  const recorderDeps: RecorderDeps = { pool, jobs, log };
+  const sweepQueue = new Queue(SWEEP_QUEUE, { connection: producer, prefix });
+  const eventsQueue = new Queue(QUEUES.falEvents, { connection: producer, prefix });
+  const allQueues = [...Object.values(jobs.queues), eventsQueue, sweepQueue];
+  const metrics = gatewayMetrics(registry, pool, allQueues, log);
+  const recorderDeps: RecorderDeps = {
+    pool,
+    jobs,
+    log,
+    onTerminal: metrics.onTerminal,
+    onDuplicate: metrics.onDuplicate,
+  };
 
   const recorder = new Worker(
     QUEUES.falEvents,
@@ -68,7 +67,6 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   recorder.on('failed', (job, err) =>
     log.error({ jobId: job?.id, err: err.message }, 'recorder failed an event'),
   );
-  const sweepQueue = new Queue(SWEEP_QUEUE, { connection: producer, prefix });
   await sweepQueue.upsertJobScheduler('sweep', { every: config.sweep.everyMs }, { name: 'sweep' });
   const runSweep = () => sweep(config.sweep, { ...recorderDeps, jobs, pool, log });
   const sweeperConnection = consumer.duplicate();
@@ -79,33 +77,22 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
 
   const storageOrigins = [new URL(config.fal.restUrl).origin];
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(
-    opsRouter(registry, {
+  const app = createHttpApp({
+    pool,
+    jobs,
+    training: config.training,
+    storageOrigins,
+    log,
+    registry,
+    metrics,
+    boardQueues: allQueues,
+    adminKey: config.auth.adminKey,
+    rateLimit: { redis: producer, prefix, perMinute: config.limits.perMinute },
+    readiness: {
       postgres: async () => ((await pool.query('SELECT 1')).rowCount === 1 ? true : 'no answer'),
       redis: async () => ((await producer.ping()) === 'PONG' ? true : 'no PONG'),
-    }),
-  );
-  const eventsQueue = new Queue(QUEUES.falEvents, { connection: producer, prefix });
-  app.use(
-    ADMIN_PATH,
-    ...adminBoard([...Object.values(jobs.queues), eventsQueue, sweepQueue], config.auth.adminKey),
-  );
-  app.use('/v1', express.json({ limit: '1mb' }), requireApiKey(pool));
-  const deps = { pool, jobs, training: config.training, storageOrigins, log };
-  app.use(avatarRoutes(deps), trainingRoutes(deps), generationRoutes(deps));
-  app.use((_req, res) => sendProblem(res, problem(404, 'no such route')));
-  app.use(
-    (err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
-      if (err.type === 'entity.parse.failed')
-        return sendProblem(res, problem(400, `malformed JSON: ${err.message}`));
-      if (err.type === 'entity.too.large')
-        return sendProblem(res, problem(413, 'request body is larger than 1 MB'));
-      log.error({ err: err.message }, 'request failed');
-      sendProblem(res, problem(500, 'internal error; the request id is in the logs'));
     },
-  );
+  });
 
   const server: Server = app.listen(config.port, '0.0.0.0');
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));

@@ -14,7 +14,9 @@ const silent = createLogger('test', 'silent');
  * The whole pipeline in this process, each part as it runs in production but for the process boundary:
  * fal-sim, webhook-ingest, the three workers and the gateway, on a database and a queue prefix of the test's own.
  */
-export async function startSystem(options: { sim?: SimOptionsInput; env?: Record<string, string> } = {}) {
+export async function startSystem(
+  options: { sim?: SimOptionsInput; env?: Record<string, string>; workers?: boolean } = {},
+) {
   const sim = await startFalSim({
     queueMs: 0,
     trainingMs: 30,
@@ -50,35 +52,39 @@ export async function startSystem(options: { sim?: SimOptionsInput; env?: Record
   const gateway = await startGateway(loadConfig(gatewaySections, env), silent);
   const workerConfig = loadConfig({ ...workerSections, port: portEnv('TEST_WORKER_PORT', 0) }, env);
   const training = loadConfig({ training: trainingEnv }, env).training;
-  const workers = await Promise.all([
-    startWorkerService(
-      {
-        service: 'portrait-worker',
-        queue: QUEUES.trainPortrait,
-        handlers: { [JOBS.submitTraining]: submitTraining('portrait', training) },
-      },
-      workerConfig,
-      silent,
-    ),
-    startWorkerService(
-      {
-        service: 'pro-worker',
-        queue: QUEUES.trainPro,
-        handlers: { [JOBS.submitTraining]: submitTraining('style', training) },
-      },
-      workerConfig,
-      silent,
-    ),
-    startWorkerService(
-      {
-        service: 'ultra-worker',
-        queue: QUEUES.generate,
-        handlers: { [JOBS.submitGeneration]: submitGeneration },
-      },
-      workerConfig,
-      silent,
-    ),
-  ]);
+  // Without workers, jobs wait in their queues: tests of the recorder and the sweep drive events by hand.
+  const workers =
+    options.workers === false
+      ? []
+      : await Promise.all([
+          startWorkerService(
+            {
+              service: 'portrait-worker',
+              queue: QUEUES.trainPortrait,
+              handlers: { [JOBS.submitTraining]: submitTraining('portrait', training) },
+            },
+            workerConfig,
+            silent,
+          ),
+          startWorkerService(
+            {
+              service: 'pro-worker',
+              queue: QUEUES.trainPro,
+              handlers: { [JOBS.submitTraining]: submitTraining('style', training) },
+            },
+            workerConfig,
+            silent,
+          ),
+          startWorkerService(
+            {
+              service: 'ultra-worker',
+              queue: QUEUES.generate,
+              handlers: { [JOBS.submitGeneration]: submitGeneration },
+            },
+            workerConfig,
+            silent,
+          ),
+        ]);
 
   async function api(
     method: string,
@@ -105,6 +111,7 @@ export async function startSystem(options: { sim?: SimOptionsInput; env?: Record
     gateway,
     api,
     db: gateway.pool,
+    prefix,
     ingestUrl: (query: string) => `http://127.0.0.1:${ingestPort}/v1/fal/webhook?${query}`,
     async stop() {
       await Promise.allSettled(workers.map((w) => w.close()));

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import type { Request, Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import { RedisStore, type RedisReply } from 'rate-limit-redis';
+import type { Redis } from 'ioredis';
+import { pinoHttp } from 'pino-http';
+import { problem, sendProblem, type Logger } from '@aisha/shared';
+import { callerOf } from './api-keys';
+
+/** A request id on every request (the caller's `X-Request-Id` if sane), echoed back and on every log line. */
+export function requestLogging(log: Logger) {
+  return pinoHttp({
+    logger: log,
+    genReqId(req, res) {
+      const given = req.headers['x-request-id'];
+      const id = typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+      res.setHeader('x-request-id', id);
+      return id;
+    },
+    customLogLevel: (_req, res, err) =>
+      err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+    serializers: {
+      req: (req: { id: string; method: string; url: string }) => ({
+        id: req.id,
+        method: req.method,
+        url: req.url,
+      }),
+    },
+  });
+}
+
+/**
+ * Per-tenant rate limit, counted in Redis so that every gateway replica shares it. If Redis is down the limit is
+ * not enforced (fail open): requests still reach PostgreSQL, and enqueueing already answers 503 on its own.
+ */
+export function tenantRateLimit(redis: Redis, prefix: string, perMinute: number) {
+  return rateLimit({
+    windowMs: 60_000,
+    limit: perMinute,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    passOnStoreError: true,
+    keyGenerator: (_req: Request, res: Response) => callerOf(res).tenantId,
+    store: new RedisStore({
+      prefix: `${prefix}:rate-limit:`,
+      sendCommand: (command: string, ...args: string[]) =>
+        redis.call(command, ...args) as Promise<RedisReply>,
+    }),
+    handler: (_req, res, _next, options) => {
+      sendProblem(
+        res,
+        problem(
+          429,
+          `more than ${options.limit} requests a minute for this tenant; retry after the Retry-After delay`,
+        ),
+      );
+    },
+  });
+}
