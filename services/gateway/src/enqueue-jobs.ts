@@ -33,7 +33,8 @@ export class JobEnqueuer {
     ) as Record<WorkerQueueName, Queue>;
   }
 
-  async training(row: Record<string, unknown>): Promise<boolean> {
+  /** `log`: the request's logger when there is one, so a failed enqueue carries the request id. */
+  async training(row: Record<string, unknown>, log = this.log): Promise<boolean> {
     const queue = row.training_type === 'portrait' ? QUEUES.trainPortrait : QUEUES.trainPro;
     const payload = {
       trainingId: row.id,
@@ -45,12 +46,12 @@ export class JobEnqueuer {
       ...(row.trigger_phrase ? { triggerPhrase: row.trigger_phrase } : {}),
       ...(row.overrides ? { overrides: row.overrides } : {}),
     };
-    return this.submit('trainings', queue, JOBS.submitTraining, String(row.id), payload);
+    return this.submit('trainings', queue, JOBS.submitTraining, String(row.id), payload, log);
   }
 
-  async generation(row: Record<string, unknown>): Promise<boolean> {
+  async generation(row: Record<string, unknown>, log = this.log): Promise<boolean> {
     const payload = { generationId: row.id, tenantId: row.tenant_id, model: row.model, request: row.params };
-    return this.submit('generations', QUEUES.generate, JOBS.submitGeneration, String(row.id), payload);
+    return this.submit('generations', QUEUES.generate, JOBS.submitGeneration, String(row.id), payload, log);
   }
 
   async poll(job: PollJob, n: number): Promise<void> {
@@ -82,13 +83,14 @@ export class JobEnqueuer {
     name: string,
     id: string,
     data: object,
+    log: Logger,
   ) {
     try {
       await this.queues[queue].add(name, data, { ...WORKER_JOB_OPTIONS, jobId: id });
       await this.pool.query(`UPDATE ${table} SET enqueued = true WHERE id = $1`, [id]);
       return true;
     } catch (err) {
-      this.log.warn({ id, queue, err: (err as Error).message }, 'enqueue failed; the sweep will retry');
+      log.warn({ id, queue, err: (err as Error).message }, 'enqueue failed; the sweep will retry');
       return false;
     }
   }

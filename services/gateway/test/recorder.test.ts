@@ -8,13 +8,15 @@ import { startSystem, type System } from './system-harness';
 let system: System;
 let connection: Redis;
 let events: Queue;
+let portraitQueue: Queue;
 beforeAll(async () => {
   system = await startSystem({ workers: false });
   connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
   events = new Queue(QUEUES.falEvents, { connection, prefix: system.prefix });
+  portraitQueue = new Queue(QUEUES.trainPortrait, { connection, prefix: system.prefix });
 });
 afterAll(async () => {
-  await events.close();
+  await Promise.all([events.close(), portraitQueue.close()]);
   connection.disconnect();
   await system.stop();
 });
@@ -167,4 +169,126 @@ describe('the recorder', () => {
     });
     expect(avatar.error).toBe('Invalid status code: 422: images_data_url: no images');
   });
+
+  it("a completion for A's request carrying B's id as a hint completes A and leaves B unchanged", async () => {
+    const a = await newTraining();
+    const b = await newTraining();
+    await submitted('training', a.trainingId, `ridA-${a.trainingId}`);
+    await submitted('training', b.trainingId, `ridB-${b.trainingId}`);
+    await rowStatus('trainings', b.trainingId, 'submitted');
+    const before = (await system.db.query('SELECT * FROM trainings WHERE id = $1', [b.trainingId])).rows[0];
+    await emit({
+      type: 'completed',
+      entity: 'training',
+      id: b.trainingId,
+      falRequestId: `ridA-${a.trainingId}`,
+      source: 'webhook',
+      output: loraOutput('hint'),
+    });
+    await rowStatus('trainings', a.trainingId, 'completed');
+    const after = (await system.db.query('SELECT * FROM trainings WHERE id = $1', [b.trainingId])).rows[0];
+    expect(after).toEqual(before);
+    expect((await system.api('GET', `/v1/avatars/${b.avatarId}`)).body.status).toBe('training');
+  });
+
+  it('keeps the first binding on a second submission, cancels the other request at fal and counts it', async () => {
+    const { trainingId } = await newTraining();
+    await submitted('training', trainingId, `first-${trainingId}`);
+    await rowStatus('trainings', trainingId, 'submitted');
+    await submitted('training', trainingId, `second-${trainingId}`);
+    const cancel = await waitFor(async () =>
+      (await portraitQueue.getJobs(['waiting'])).find(
+        (j) => j.name === JOBS.cancel && j.data.falRequestId === `second-${trainingId}`,
+      ),
+    );
+    expect(cancel.data).toMatchObject({ entity: 'training', id: trainingId, reason: 'duplicate' });
+    const { rows } = await system.db.query('SELECT fal_request_id FROM trainings WHERE id = $1', [
+      trainingId,
+    ]);
+    expect(rows[0].fal_request_id).toBe(`first-${trainingId}`);
+    const metrics = await (await fetch(`${system.gateway.url}/metrics`)).text();
+    expect(metrics).toMatch(/gateway_duplicate_submissions_total\{[^}]*entity="training"[^}]*\} [1-9]/);
+  });
+
+  it("a worker's failure before any fal request fails the row by its trusted id", async () => {
+    const { avatarId, trainingId } = await newTraining();
+    await emit({
+      type: 'failed',
+      entity: 'training',
+      id: trainingId,
+      source: 'worker',
+      error: { message: 'fal refused the key (401)' },
+    });
+    await rowStatus('trainings', trainingId, 'failed');
+    const avatar = await system.api('GET', `/v1/avatars/${avatarId}`);
+    expect(avatar.body).toMatchObject({ status: 'failed', error: 'fal refused the key (401)' });
+  });
+
+  it('a webhook without a request id cannot fail a row by its URL id alone', async () => {
+    const { trainingId } = await newTraining();
+    await emit({
+      type: 'failed',
+      entity: 'training',
+      id: trainingId,
+      source: 'webhook',
+      error: { message: 'x' },
+    });
+    await waitFor(async () => (await events.getJob(`evt:failed:row-${trainingId}`))?.isCompleted());
+    const training = await system.api('GET', `/v1/trainings/${trainingId}`);
+    expect(training.body).toMatchObject({ status: 'queued', error: null });
+    expect(await terminalTransitions(trainingId)).toEqual([]);
+  });
+
+  it('records a generation: cancelled rows and completed images', async () => {
+    const { avatarId, trainingId } = await newTraining();
+    await submitted('training', trainingId, `rid-g-${trainingId}`);
+    await emit({
+      type: 'completed',
+      falRequestId: `rid-g-${trainingId}`,
+      source: 'webhook',
+      output: loraOutput('g'),
+    });
+    await waitFor(async () => (await system.api('GET', `/v1/avatars/${avatarId}`)).body.status === 'ready');
+    const generation = await system.api('POST', '/v1/generations', { avatar_id: avatarId, prompt: 'TOK' });
+    expect(generation.status).toBe(202);
+    const id = generation.body.id as string;
+    await submitted('generation', id, `rid-gen-${id}`, 'fal-ai/flux-lora');
+    const image = {
+      url: 'https://v3.fal.media/files/g/1.png',
+      width: 1024,
+      height: 1024,
+      content_type: 'image/png',
+    };
+    await emit({
+      type: 'completed',
+      falRequestId: `rid-gen-${id}`,
+      source: 'poll',
+      output: { images: [image], seed: 7, prompt: 'TOK', timings: {}, has_nsfw_concepts: [false] },
+    });
+    await rowStatus('generations', id, 'completed');
+    expect((await system.api('GET', `/v1/generations/${id}`)).body.images).toEqual([image]);
+
+    const other = await system.api('POST', '/v1/generations', { avatar_id: avatarId, prompt: 'TOK again' });
+    await emit({ type: 'cancelled', entity: 'generation', id: other.body.id, source: 'worker' });
+    await rowStatus('generations', other.body.id, 'cancelled');
+    expect((await system.api('POST', `/v1/generations/${other.body.id}/cancel`)).status).toBe(409);
+  });
 });
+
+async function submitted(
+  entity: 'training' | 'generation',
+  id: string,
+  falRequestId: string,
+  endpoint: FalEvent['endpoint'] = 'fal-ai/flux-lora-portrait-trainer',
+) {
+  await emit({ type: 'submitted', entity, id, falRequestId, endpoint, source: 'worker' });
+}
+
+async function rowStatus(table: 'trainings' | 'generations', id: string, status: string) {
+  await waitFor(
+    async () =>
+      (await system.db.query(`SELECT status FROM ${table} WHERE id = $1`, [id])).rows[0]?.status === status,
+    10_000,
+    `${id} to be ${status}`,
+  );
+}

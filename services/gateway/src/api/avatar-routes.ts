@@ -122,7 +122,7 @@ export function avatarRoutes(deps: ApiDeps): Router {
         return rows[0];
       });
       if (!row) return problemAnswer(problem(409, `avatar ${avatar.id} is already training`));
-      await deps.jobs.training(row);
+      await deps.jobs.training(row, req.log);
       return { status: 202, body: trainingJson(row) };
     });
     send(res, answer);

@@ -42,7 +42,7 @@ export function generationRoutes(deps: ApiDeps): Router {
         await audit(db, caller, 'generation.create', 'generation', id, { avatar_id: avatar.id });
         return rows[0];
       });
-      await deps.jobs.generation(row);
+      await deps.jobs.generation(row, req.log);
       return { status: 202, body: generationJson(row) };
     });
     send(res, answer);

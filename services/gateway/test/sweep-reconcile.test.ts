@@ -1,0 +1,124 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { EVENT_JOB_OPTIONS, JOBS, QUEUES, falEventJobId, type FalEvent } from '@aisha/shared';
+import { waitFor } from '@aisha/testkit';
+import { startSystem, type System } from './system-harness';
+
+// No workers: jobs stay where the gateway put them, so the test sees exactly what the sweep enqueues.
+let system: System;
+let connection: Redis;
+let portraitQueue: Queue;
+let events: Queue;
+beforeAll(async () => {
+  system = await startSystem({ workers: false, env: { SWEEP_EVERY_S: '3600' } });
+  connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+  portraitQueue = new Queue(QUEUES.trainPortrait, { connection, prefix: system.prefix });
+  events = new Queue(QUEUES.falEvents, { connection, prefix: system.prefix });
+});
+afterAll(async () => {
+  await Promise.all([portraitQueue.close(), events.close()]);
+  connection.disconnect();
+  await system.stop();
+});
+
+async function newTraining() {
+  const avatar = await system.api('POST', '/v1/avatars', {
+    name: 's',
+    training_type: 'portrait',
+    images_data_url: 'https://example.test/photos.zip',
+  });
+  const training = await system.api('POST', `/v1/avatars/${avatar.body.id}/trainings`, { preset: 'fast' });
+  expect(training.status).toBe(202);
+  return { avatarId: avatar.body.id as string, trainingId: training.body.id as string };
+}
+
+async function bind(trainingId: string, falRequestId: string) {
+  const event = {
+    type: 'submitted',
+    entity: 'training',
+    id: trainingId,
+    falRequestId,
+    endpoint: 'fal-ai/flux-lora-portrait-trainer',
+    source: 'worker',
+    at: new Date().toISOString(),
+  } as FalEvent;
+  await events.add(JOBS.falEvent, event, { ...EVENT_JOB_OPTIONS, jobId: falEventJobId(event) });
+  await waitFor(
+    async () =>
+      (
+        await system.db.query('SELECT 1 FROM trainings WHERE id = $1 AND fal_request_id = $2', [
+          trainingId,
+          falRequestId,
+        ])
+      ).rowCount === 1,
+  );
+}
+
+describe('the sweep', () => {
+  it('re-enqueues a queued row whose job is missing from Redis', async () => {
+    const { trainingId } = await newTraining();
+    expect(await portraitQueue.getJob(trainingId)).toBeDefined();
+    await portraitQueue.remove(trainingId);
+    expect(await portraitQueue.getJob(trainingId)).toBeUndefined();
+
+    await system.gateway.sweepNow();
+    const job = await portraitQueue.getJob(trainingId);
+    expect(job?.name).toBe(JOBS.submitTraining);
+    expect(job?.data).toMatchObject({ trainingId, trainingType: 'portrait', preset: 'fast' });
+  });
+
+  it('re-enqueues a row whose enqueue failed (marked not enqueued)', async () => {
+    const { trainingId } = await newTraining();
+    await portraitQueue.remove(trainingId);
+    await system.db.query('UPDATE trainings SET enqueued = false WHERE id = $1', [trainingId]);
+    await system.gateway.sweepNow();
+    expect(await portraitQueue.getJob(trainingId)).toBeDefined();
+    const { rows } = await system.db.query('SELECT enqueued FROM trainings WHERE id = $1', [trainingId]);
+    expect(rows[0].enqueued).toBe(true);
+  });
+
+  it('puts a poll job on the owning queue for a submitted row with no news', async () => {
+    const { trainingId } = await newTraining();
+    await bind(trainingId, `rid-poll-${trainingId}`);
+    await system.db.query("UPDATE trainings SET updated_at = now() - interval '1 hour' WHERE id = $1", [
+      trainingId,
+    ]);
+    await system.gateway.sweepNow();
+    const polls = (await portraitQueue.getJobs(['waiting', 'delayed'])).filter(
+      (j) => j.name === JOBS.poll && j.data.id === trainingId,
+    );
+    expect(polls).toHaveLength(1);
+    expect(polls[0]!.id).toMatch(new RegExp(`^poll:${trainingId}:\\d+$`));
+    expect(polls[0]!.data).toEqual({
+      entity: 'training',
+      id: trainingId,
+      falRequestId: `rid-poll-${trainingId}`,
+      endpoint: 'fal-ai/flux-lora-portrait-trainer',
+    });
+  });
+
+  it('fails a row past its deadline with "no result from fal" and cancels its fal request', async () => {
+    const { avatarId, trainingId } = await newTraining();
+    await bind(trainingId, `rid-late-${trainingId}`);
+    await system.db.query("UPDATE trainings SET created_at = now() - interval '1 day' WHERE id = $1", [
+      trainingId,
+    ]);
+    const { expired } = await system.gateway.sweepNow();
+    expect(expired).toBe(1);
+    const training = await system.api('GET', `/v1/trainings/${trainingId}`);
+    expect(training.body.status).toBe('failed');
+    expect(training.body.error).toContain('no result from fal');
+    expect((await system.api('GET', `/v1/avatars/${avatarId}`)).body.status).toBe('failed');
+    const cancels = (await portraitQueue.getJobs(['waiting'])).filter(
+      (j) => j.name === JOBS.cancel && j.data.id === trainingId,
+    );
+    expect(cancels.map((j) => j.data.falRequestId)).toEqual([`rid-late-${trainingId}`]);
+    // A second sweep changes nothing: one terminal transition.
+    await system.gateway.sweepNow();
+    const { rows } = await system.db.query(
+      "SELECT to_status, source FROM transitions WHERE row_id = $1 AND to_status = 'failed'",
+      [trainingId],
+    );
+    expect(rows).toEqual([{ to_status: 'failed', source: 'sweep' }]);
+  });
+});
