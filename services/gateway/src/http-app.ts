@@ -43,7 +43,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.use(
     '/v1',
     requireApiKey(deps.pool),
-    tenantRateLimit(redis, prefix, perMinute),
+    tenantRateLimit(redis, prefix, perMinute, deps.log),
     express.json({ limit: BODY_LIMIT }),
   );
   app.use(avatarRoutes(deps), trainingRoutes(deps), generationRoutes(deps));

@@ -46,6 +46,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const sweepQueue = new Queue(SWEEP_QUEUE, { connection: producer, prefix });
   const eventsQueue = new Queue(QUEUES.falEvents, { connection: producer, prefix });
   const allQueues = [...Object.values(jobs.queues), eventsQueue, sweepQueue];
+  for (const queue of allQueues)
+    queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue: redis error'));
   const metrics = gatewayMetrics(registry, pool, allQueues, log);
   const recorderDeps: RecorderDeps = {
     pool,
@@ -64,6 +66,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       concurrency: 8,
     },
   );
+  // Connection errors while Redis restarts: BullMQ reconnects by itself; they belong in our log, not the console.
+  recorder.on('error', (err) => log.warn({ err: err.message }, 'recorder: redis error'));
   recorder.on('failed', (job, err) =>
     log.error({ jobId: job?.id, err: err.message }, 'recorder failed an event'),
   );
@@ -75,6 +79,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     prefix,
     concurrency: 1,
   });
+  sweeper.on('error', (err) => log.warn({ err: err.message }, 'sweep: redis error'));
 
   const storageOrigins = [new URL(config.fal.restUrl).origin];
   const app = createHttpApp({

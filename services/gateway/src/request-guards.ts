@@ -33,13 +33,18 @@ export function requestLogging(log: Logger) {
  * Per-tenant rate limit, counted in Redis so that every gateway replica shares it. If Redis is down the limit is
  * not enforced (fail open): requests still reach PostgreSQL, and enqueueing already answers 503 on its own.
  */
-export function tenantRateLimit(redis: Redis, prefix: string, perMinute: number) {
+export function tenantRateLimit(redis: Redis, prefix: string, perMinute: number, log: Logger) {
   return rateLimit({
     windowMs: 60_000,
     limit: perMinute,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     passOnStoreError: true,
+    // Its complaints (a store error while Redis is down, once per request) go to our log, not the console.
+    logger: {
+      error: (err, message) => log.warn({ err: (err as Error)?.message }, message ?? 'rate limiter error'),
+      warn: (err, message) => log.warn({ err: (err as Error)?.message }, message ?? 'rate limiter warning'),
+    },
     keyGenerator: (_req: Request, res: Response) => callerOf(res).tenantId,
     store: new RedisStore({
       prefix: `${prefix}:rate-limit:`,

@@ -53,6 +53,14 @@ describe('bad input answers problem+json and writes nothing', () => {
       400,
     ],
     ['an unknown route', 'GET', '/v1/nothing-here', undefined, 404],
+    [
+      'a body over 1 MB',
+      'POST',
+      '/v1/generations',
+      { avatar_id: 'av_x', prompt: 'x'.repeat(2_000_000) },
+      413,
+    ],
+    ['an unknown route outside /v1', 'GET', '/nothing-here', undefined, 404],
   ])('%s', async (_what, method, path, body, status) => {
     const before = await counts();
     const answer = await system.api(method, path, body);

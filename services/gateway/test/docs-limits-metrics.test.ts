@@ -36,6 +36,15 @@ describe('request ids, rate limits and metrics', () => {
       headers: { authorization: 'Bearer globex-key-001', 'x-request-id': 'trace-123' },
     });
     expect(res.headers.get('x-request-id')).toBe('trace-123');
+    const fresh = await fetch(`${system.gateway.url}/healthz`);
+    expect(fresh.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('sends helmet security headers, with a CSP that forbids inline scripts on /docs', async () => {
+    const res = await fetch(`${system.gateway.url}/docs`);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(res.headers.get('x-powered-by')).toBeNull();
   });
 
   it('limits each tenant with 429, Retry-After and RateLimit headers', async () => {
