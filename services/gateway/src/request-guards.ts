@@ -17,6 +17,8 @@ export function requestLogging(log: Logger) {
       res.setHeader('x-request-id', id);
       return id;
     },
+    // Probes and scrapes every few seconds would drown the request log.
+    autoLogging: { ignore: (req) => /^\/(metrics|healthz|readyz)(\?|$)/.test(req.url ?? '') },
     customLogLevel: (_req, res, err) =>
       err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
     serializers: {
