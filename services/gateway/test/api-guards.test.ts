@@ -101,6 +101,43 @@ describe('bad input answers problem+json and writes nothing', () => {
   });
 });
 
+describe('training overrides and the audit log', () => {
+  it('refuses a bad override with 422 naming the field, and writes nothing', async () => {
+    const avatar = await system.api('POST', '/v1/avatars', {
+      name: 'o',
+      training_type: 'portrait',
+      images_data_url: 'https://example.test/photos.zip',
+    });
+    const before = await counts();
+    const answer = await system.api('POST', `/v1/avatars/${avatar.body.id}/trainings`, {
+      preset: 'fast',
+      overrides: { steps: -5 },
+    });
+    expect(answer.status).toBe(422);
+    expect(answer.type).toContain('application/problem+json');
+    expect(answer.body.errors.map((e: { path: string }) => e.path)).toContain('steps');
+    expect(await counts()).toEqual(before);
+    expect((await system.api('GET', `/v1/avatars/${avatar.body.id}`)).body.status).toBe('draft');
+  });
+
+  it('audits who did what with which key id, never the key itself', async () => {
+    const avatar = await system.api('POST', '/v1/avatars', { name: 'audited', training_type: 'style' });
+    const { rows } = await system.db.query(
+      `SELECT a.tenant_id, a.action, k.tenant_id AS key_tenant, a.at FROM audit_log a
+       JOIN api_keys k ON k.id = a.api_key_id WHERE a.row_id = $1`,
+      [avatar.body.id],
+    );
+    expect(rows).toEqual([
+      { tenant_id: 'acme', action: 'avatar.create', key_tenant: 'acme', at: expect.any(Date) },
+    ]);
+    const { rows: leaks } = await system.db.query(
+      'SELECT count(*)::int AS n FROM audit_log WHERE detail::text LIKE $1 OR detail::text LIKE $2',
+      [`%${KEYS.acme}%`, `%${KEYS.globex}%`],
+    );
+    expect(leaks[0].n).toBe(0);
+  });
+});
+
 describe('Idempotency-Key', () => {
   it('ten concurrent requests with one key make one training and one job, and ten identical answers', async () => {
     const fal = createFal(system.sim.connection);
