@@ -12,7 +12,10 @@ export function hashKey(key: string): Buffer {
   return createHash('sha256').update(key, 'utf8').digest();
 }
 
-/** Makes sure every `API_KEYS` tenant and key exists (keys stored hashed). */
+/**
+ * `API_KEYS` is the list of valid keys: each listed tenant and key exists (stored hashed), and a key no longer
+ * listed is revoked, so rotating a key is editing the variable and restarting.
+ */
 export async function seedApiKeys(
   pool: pg.Pool,
   keys: Array<{ tenant: string; key: string }>,
@@ -20,10 +23,15 @@ export async function seedApiKeys(
   for (const { tenant, key } of keys) {
     await pool.query('INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING', [tenant]);
     await pool.query(
-      'INSERT INTO api_keys (tenant_id, key_hash) VALUES ($1, $2) ON CONFLICT (key_hash) DO NOTHING',
+      `INSERT INTO api_keys (tenant_id, key_hash) VALUES ($1, $2)
+       ON CONFLICT (key_hash) DO UPDATE SET revoked_at = NULL`,
       [tenant, hashKey(key)],
     );
   }
+  await pool.query(
+    'UPDATE api_keys SET revoked_at = now() WHERE revoked_at IS NULL AND NOT (key_hash = ANY($1::bytea[]))',
+    [keys.map(({ key }) => hashKey(key))],
+  );
 }
 
 /** `Authorization: Bearer <key>` → the calling tenant, or 401 problem+json. */

@@ -15,6 +15,7 @@ import { sweep } from './sweep';
 
 export { gatewaySections, sweepEnv, type GatewayConfig } from './gateway-env';
 export { ensureDatabase, migrate } from './db/database';
+export { seedApiKeys } from './api-keys';
 
 const SWEEP_QUEUE = 'gateway-sweep';
 
