@@ -1,20 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
-import { ZodError } from 'zod';
-import {
-  buildTrainingInput,
-  createAvatarBody,
-  createTrainingBody,
-  problem,
-  sendProblem,
-  validationProblem,
-} from '@aisha/shared';
+import { createAvatarBody, createTrainingBody, problem, sendProblem } from '@aisha/shared';
 import { callerOf } from '../api-keys';
-import { audit, recordTransition } from '../audit';
-import { inTransaction } from '../db/database';
+import { audit } from '../audit';
 import { imagesUrlProblem, type ApiDeps } from './api-deps';
-import { idempotent, problemAnswer } from './idempotency';
-import { avatarJson, trainingJson } from './rows';
+import { createTraining } from './create-training';
+import { idempotent } from './idempotency';
+import { avatarJson } from './rows';
 import { parseOr400, send } from './validate';
 
 /** `POST /v1/avatars`, `GET /v1/avatars/:id`, `POST /v1/avatars/:id/trainings`. */
@@ -54,77 +46,9 @@ export function avatarRoutes(deps: ApiDeps): Router {
     const caller = callerOf(res);
     const body = parseOr400(createTrainingBody, req.body, res);
     if (!body) return;
-    const answer = await idempotent(pool, caller, req, async () => {
-      const { rows: avatars } = await pool.query('SELECT * FROM avatars WHERE id = $1 AND tenant_id = $2', [
-        req.params.id,
-        caller.tenantId,
-      ]);
-      const avatar = avatars[0];
-      if (!avatar) return problemAnswer(problem(404, `avatar ${req.params.id} not found`));
-      const imagesUrl: string | null = body.images_data_url ?? avatar.images_data_url;
-      if (!imagesUrl) {
-        return problemAnswer(
-          problem(422, 'images_data_url is required: give it on the avatar or on the training'),
-        );
-      }
-      const urlProblem = imagesUrlProblem(imagesUrl, deps.storageOrigins);
-      if (urlProblem)
-        return problemAnswer(
-          problem(400, urlProblem, { errors: [{ path: 'images_data_url', message: urlProblem }] }),
-        );
-      try {
-        // The same builder the worker runs: a bad override is refused now, not after a fal round trip.
-        buildTrainingInput(
-          {
-            trainingType: avatar.training_type,
-            preset: body.preset,
-            imagesDataUrl: imagesUrl,
-            triggerPhrase: body.trigger_phrase,
-            overrides: body.overrides,
-            comment: 'validation',
-          },
-          deps.training.presets,
-          deps.training.proTrainerEndpoint,
-        );
-      } catch (err) {
-        if (err instanceof ZodError) return problemAnswer(validationProblem(err, 422));
-        throw err;
-      }
-      const row = await inTransaction(pool, async (db) => {
-        const { rows: locked } = await db.query('SELECT status FROM avatars WHERE id = $1 FOR UPDATE', [
-          avatar.id,
-        ]);
-        if (locked[0]?.status === 'training') return undefined;
-        const id = `tr_${randomUUID()}`;
-        const { rows } = await db.query(
-          `INSERT INTO trainings (id, tenant_id, avatar_id, training_type, preset, trigger_phrase, images_data_url, overrides)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
-          [
-            id,
-            caller.tenantId,
-            avatar.id,
-            avatar.training_type,
-            body.preset,
-            body.trigger_phrase ?? null,
-            imagesUrl,
-            body.overrides ? JSON.stringify(body.overrides) : null,
-          ],
-        );
-        await db.query(
-          "UPDATE avatars SET status = 'training', error = NULL, updated_at = now() WHERE id = $1",
-          [avatar.id],
-        );
-        await recordTransition(db, 'training', id, null, 'queued', 'api');
-        await audit(db, caller, 'training.create', 'training', id, {
-          avatar_id: avatar.id,
-          preset: body.preset,
-        });
-        return rows[0];
-      });
-      if (!row) return problemAnswer(problem(409, `avatar ${avatar.id} is already training`));
-      await deps.jobs.training(row, req.log);
-      return { status: 202, body: trainingJson(row) };
-    });
+    const answer = await idempotent(pool, caller, req, () =>
+      createTraining(deps, caller, req.params.id, body, req.log),
+    );
     send(res, answer);
   });
 
