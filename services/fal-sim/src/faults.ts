@@ -13,12 +13,14 @@ export const faultSettings = z.strictObject({
   /** The call hangs: no answer until the client gives up (or `hangMs`). */
   rateTimeout: rate.default(0),
   hangMs: z.number().int().min(0).default(60_000),
+  /** The call takes effect (a submit is accepted, a cancel done), then the connection drops before the answer. */
+  lostAnswerRate: rate.default(0),
   /** A run ends COMPLETED with an error result and an ERROR webhook. */
   runFailureRate: rate.default(0),
   webhookDropRate: rate.default(0),
   webhookDuplicateRate: rate.default(0),
   webhookDelayMs: z.number().int().min(0).default(0),
-  /** Each delivery waits a random 0–webhookDelayMs instead of exactly webhookDelayMs, so deliveries cross. */
+  /** Each delivery (and each copy) waits a random 0–webhookDelayMs instead of exactly webhookDelayMs, so deliveries cross. */
   webhookReorder: z.boolean().default(false),
   webhookBadSignatureRate: rate.default(0),
 });
@@ -27,12 +29,13 @@ export type FaultSettings = z.output<typeof faultSettings>;
 /** `POST /_sim/faults` merges a partial update into the current settings. */
 export const faultUpdate = faultSettings.partial();
 
-export type HttpFault = { kind: 'none' } | { kind: '429' } | { kind: '5xx' } | { kind: 'hang' };
+export type HttpFault = 'none' | '429' | '5xx' | 'hang' | 'lost';
 
 export const FAULT_COUNTERS = [
   'http429',
   'http5xx',
   'hangs',
+  'answersLost',
   'runFailures',
   'webhooksDropped',
   'webhooksDuplicated',
@@ -61,23 +64,28 @@ export class FaultInjector {
   /** Draws the fault, if any, for one queue API call. */
   forQueueCall(): HttpFault {
     const s = this.settings;
-    if (this.hit(s.rate429, 'http429')) return { kind: '429' };
-    if (this.hit(s.rate5xx, 'http5xx')) return { kind: '5xx' };
-    if (this.hit(s.rateTimeout, 'hangs')) return { kind: 'hang' };
-    return { kind: 'none' };
+    if (this.hit(s.rate429, 'http429')) return '429';
+    if (this.hit(s.rate5xx, 'http5xx')) return '5xx';
+    if (this.hit(s.rateTimeout, 'hangs')) return 'hang';
+    if (this.hit(s.lostAnswerRate, 'answersLost')) return 'lost';
+    return 'none';
   }
 
   runFails(): boolean {
     return this.hit(this.settings.runFailureRate, 'runFailures');
   }
 
-  webhookPlan(): { drop: boolean; copies: number; delayMs: number; badSignature: boolean } {
+  /** How one webhook goes out: dropped, or one delay per copy sent (two when duplicated), and whether mis-signed. */
+  webhookPlan(): { drop: boolean; delaysMs: number[]; badSignature: boolean } {
     const s = this.settings;
-    const drop = this.hit(s.webhookDropRate, 'webhooksDropped');
-    const copies = !drop && this.hit(s.webhookDuplicateRate, 'webhooksDuplicated') ? 2 : 1;
-    const delayMs = s.webhookReorder ? Math.floor(this.random() * s.webhookDelayMs) : s.webhookDelayMs;
-    const badSignature = !drop && this.hit(s.webhookBadSignatureRate, 'webhooksBadSignature');
-    return { drop, copies, delayMs, badSignature };
+    if (this.hit(s.webhookDropRate, 'webhooksDropped'))
+      return { drop: true, delaysMs: [], badSignature: false };
+    const copies = this.hit(s.webhookDuplicateRate, 'webhooksDuplicated') ? 2 : 1;
+    const delaysMs = Array.from({ length: copies }, () =>
+      s.webhookReorder ? Math.floor(this.random() * s.webhookDelayMs) : s.webhookDelayMs,
+    );
+    const badSignature = this.hit(s.webhookBadSignatureRate, 'webhooksBadSignature');
+    return { drop: false, delaysMs, badSignature };
   }
 
   private hit(probability: number, counter: FaultCounter): boolean {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
 /** fal storage, in memory: uploads and the files runs produce, served under `/files/<token>/<name>`. */
 export interface StoredFile {
@@ -10,6 +10,11 @@ export interface StoredFile {
 export class FileStore {
   private readonly files = new Map<string, StoredFile>();
   private readonly pendingUploads = new Map<string, { contentType: string; name: string }>();
+  /** Multipart uploads in progress: their parts by number, each with the etag its PUT answered. */
+  private readonly multipart = new Map<
+    string,
+    { contentType: string; name: string; parts: Map<number, { bytes: Buffer; etag: string }> }
+  >();
 
   constructor(private readonly baseUrl: () => string) {}
 
@@ -27,6 +32,50 @@ export class FileStore {
     this.pendingUploads.delete(token);
     this.files.set(token, { bytes, contentType: contentType || pending.contentType, name: pending.name });
     return true;
+  }
+
+  /** fal's multipart upload (files over 90 MB): numbered part PUTs under `uploadUrl`, then `uploadUrl/complete`. */
+  initiateMultipart(contentType: string, fileName: string): { uploadUrl: string; fileUrl: string } {
+    const token = randomUUID();
+    const name = safeName(fileName);
+    this.multipart.set(token, { contentType, name, parts: new Map() });
+    return {
+      uploadUrl: `${this.baseUrl()}/storage/upload/multipart/${token}`,
+      fileUrl: this.urlOf(token, name),
+    };
+  }
+
+  putPart(
+    token: string,
+    partNumber: number,
+    bytes: Buffer,
+  ): { partNumber: number; etag: string } | undefined {
+    const upload = this.multipart.get(token);
+    if (!upload) return undefined;
+    const etag = `"${createHash('md5').update(bytes).digest('hex')}"`;
+    upload.parts.set(partNumber, { bytes, etag });
+    return { partNumber, etag };
+  }
+
+  /** Joins the listed parts in order; answers what is wrong when the list does not match the parts received. */
+  completeMultipart(token: string, parts: Array<{ partNumber: number; etag: string }>): string | undefined {
+    const upload = this.multipart.get(token);
+    if (!upload) return 'unknown or already completed multipart upload';
+    const chunks: Buffer[] = [];
+    for (const { partNumber, etag } of [...parts].sort((a, b) => a.partNumber - b.partNumber)) {
+      const part = upload.parts.get(partNumber);
+      if (!part) return `part ${partNumber} was never uploaded`;
+      if (part.etag !== etag) return `part ${partNumber}: etag ${etag} does not match ${part.etag}`;
+      chunks.push(part.bytes);
+    }
+    if (chunks.length === 0) return 'no parts listed';
+    this.multipart.delete(token);
+    this.files.set(token, {
+      bytes: Buffer.concat(chunks),
+      contentType: upload.contentType,
+      name: upload.name,
+    });
+    return undefined;
   }
 
   /** Stores a file a run produced and returns its public URL. */
@@ -54,6 +103,7 @@ export class FileStore {
   clear(): void {
     this.files.clear();
     this.pendingUploads.clear();
+    this.multipart.clear();
   }
 
   private urlOf(token: string, name: string): string {

@@ -1,27 +1,21 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { type Response } from 'express';
-import { Gauge } from 'prom-client';
-import {
-  createLogger,
-  createMetricsRegistry,
-  opsRouter,
-  problem,
-  sendProblem,
-  type Logger,
-} from '@aisha/shared';
+import { createLogger, opsRouter, problem, sendProblem, type Logger } from '@aisha/shared';
+import { falErrorHandler } from './fal-errors';
 import { FaultInjector, type FaultSettings } from './faults';
 import { FileStore } from './file-store';
 import { simOptions, type SimOptionsInput } from './options';
 import { queueRoutes } from './queue-routes';
 import { RequestRegistry, type SimRequest } from './requests';
 import { createWebhookSigner } from './signing';
-import { newCounters, simRoutes } from './sim-routes';
+import { simMetrics } from './sim-metrics';
+import { newCounters, simRoutes, type SimCounters } from './sim-routes';
 import { storageRoutes } from './storage-routes';
 import { WebhookDelivery } from './webhook-delivery';
 
 export { simOptions, falSimEnv, type SimOptionsInput } from './options';
-export { faultSettings, type FaultSettings } from './faults';
+export { faultSettings, faultUpdate, FAULT_COUNTERS, type FaultSettings, type FaultCounter } from './faults';
 export { signedMessage } from './signing';
 export type { SimRequest } from './requests';
 
@@ -39,7 +33,13 @@ export interface FalSim {
   /** Signs any body as fal signs a webhook (for tests of odd payloads: `payload_error`, very large outputs). */
   signWebhook(requestId: string, rawBody: Buffer, options?: { now?: number }): Record<string, string>;
   requests(): SimRequest[];
-  stats(): { faults: FaultInjector['counts']; webhooks: WebhookDelivery['stats']; accepted: number };
+  /** What `GET /_sim/stats` answers: calls by kind, accepted submissions, faults injected, webhook deliveries. */
+  stats(): {
+    calls: SimCounters['calls'];
+    accepted: number;
+    faults: FaultInjector['counts'];
+    webhooks: WebhookDelivery['stats'];
+  };
   reset(): void;
   stop(): Promise<void>;
 }
@@ -51,7 +51,7 @@ export async function startFalSim(input: SimOptionsInput = {}, log?: Logger): Pr
   let baseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
   const initialFaults = options.faults;
 
-  const faults = new FaultInjector({ ...initialFaults });
+  const faults = new FaultInjector({ ...initialFaults }, options.random);
   const files = new FileStore(() => baseUrl);
   const signer = createWebhookSigner(options.userId);
   const webhooks = new WebhookDelivery(signer, faults, logger, () => ({
@@ -70,26 +70,7 @@ export async function startFalSim(input: SimOptionsInput = {}, log?: Logger): Pr
     Object.assign(counters, newCounters());
   };
 
-  const metrics = createMetricsRegistry('fal-sim');
-  new Gauge({
-    name: 'fal_sim_requests',
-    help: 'Requests fal-sim holds, by endpoint and status',
-    labelNames: ['endpoint', 'status'],
-    registers: [metrics],
-    collect() {
-      this.reset();
-      for (const r of registry.list()) this.inc({ endpoint: r.endpoint, status: r.status });
-    },
-  });
-  new Gauge({
-    name: 'fal_sim_faults_injected',
-    help: 'Faults injected since start or reset, by kind',
-    labelNames: ['kind'],
-    registers: [metrics],
-    collect() {
-      for (const [kind, count] of Object.entries(faults.counts)) this.set({ kind }, count);
-    },
-  });
+  const metrics = simMetrics({ registry, faults, webhooks, counters });
 
   const app = express();
   app.disable('x-powered-by');
@@ -103,6 +84,7 @@ export async function startFalSim(input: SimOptionsInput = {}, log?: Logger): Pr
     queueRoutes({ registry, faults, counters, keys: () => options.keys, baseUrl: () => baseUrl, hanging }),
   );
   app.use((_req, res) => sendProblem(res, problem(404, 'no such fal-sim route')));
+  app.use(falErrorHandler);
 
   const server: Server = app.listen(options.port, options.host);
   await new Promise<void>((resolve, reject) => {
@@ -123,7 +105,12 @@ export async function startFalSim(input: SimOptionsInput = {}, log?: Logger): Pr
     setFaults: (patch) => faults.update(patch),
     signWebhook: (requestId, rawBody, opts) => signer.headersFor(requestId, rawBody, opts),
     requests: () => registry.list(),
-    stats: () => ({ faults: faults.counts, webhooks: webhooks.stats, accepted: registry.list().length }),
+    stats: () => ({
+      calls: counters.calls,
+      accepted: registry.list().length,
+      faults: faults.counts,
+      webhooks: webhooks.stats,
+    }),
     reset,
     async stop() {
       registry.stop();

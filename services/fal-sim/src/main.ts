@@ -14,4 +14,8 @@ async function main() {
   closeOnSignals(() => sim.stop(), log);
 }
 
-void main();
+main().catch((err: unknown) => {
+  // A taken port, most often: one line saying so, not a stack trace.
+  process.stderr.write(`fal-sim failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FAL_SIM_DEFAULT_KEY } from '@aisha/shared';
+import { FAL_SIM_DEFAULT_KEY, falEndpointId, jsonVariable } from '@aisha/shared';
 import { faultSettings } from './faults';
 
 /** Everything fal-sim can be told at start, from the environment (`main.ts`) or in-process (`startFalSim`). */
@@ -14,10 +14,14 @@ export const simOptions = z.object({
   queueMs: z.number().int().min(0).default(200),
   trainingMs: z.number().int().min(0).default(5_000),
   generationMs: z.number().int().min(0).default(1_000),
+  /** Run time of single endpoints, over the two above: `{"fal-ai/flux-pro-trainer": 20000}`. */
+  endpointMs: z.partialRecord(falEndpointId, z.number().int().min(0)).default({}),
   /** First retry delay of a failed webhook delivery; doubles for each of fal's 10 tries (15 s ≈ 2 h in all). */
   webhookRetryBaseMs: z.number().int().min(0).default(15_000),
   webhookTimeoutMs: z.number().int().positive().default(15_000),
   faults: faultSettings.default(faultSettings.parse({})),
+  /** The source of every fault draw and reorder delay; tests pass a scripted one to make faults deterministic. */
+  random: z.custom<() => number>((value) => typeof value === 'function').optional(),
 });
 export type SimOptionsInput = z.input<typeof simOptions>;
 export type SimOptions = z.output<typeof simOptions>;
@@ -32,15 +36,20 @@ export const falSimEnv = z
     FAL_SIM_HOST: z.string().default('127.0.0.1'),
     FAL_SIM_PUBLIC_URL: z.url().optional(),
     FAL_SIM_KEYS: z.string().min(1).optional(),
+    FAL_SIM_USER_ID: z.string().min(1).default('fal-sim-user'),
     FAL_SIM_QUEUE_MS: ms.default(200),
     FAL_SIM_TRAINING_MS: ms.default(5_000),
     FAL_SIM_GENERATION_MS: ms.default(1_000),
+    FAL_SIM_ENDPOINT_MS: jsonVariable(z.partialRecord(falEndpointId, z.number().int().min(0))).optional(),
     FAL_SIM_WEBHOOK_RETRY_BASE_MS: ms.default(15_000),
+    FAL_SIM_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
     FAL_SIM_LATENCY_MS: ms.default(0),
     FAL_SIM_RATE_429: rate.default(0),
     FAL_SIM_RETRY_AFTER_S: z.coerce.number().min(0).default(1),
     FAL_SIM_RATE_5XX: rate.default(0),
     FAL_SIM_RATE_TIMEOUT: rate.default(0),
+    FAL_SIM_HANG_MS: ms.default(60_000),
+    FAL_SIM_RATE_LOST_ANSWER: rate.default(0),
     FAL_SIM_RATE_RUN_FAILURE: rate.default(0),
     FAL_SIM_WEBHOOK_DROP: rate.default(0),
     FAL_SIM_WEBHOOK_DUPLICATE: rate.default(0),
@@ -53,16 +62,21 @@ export const falSimEnv = z
     host: env.FAL_SIM_HOST,
     publicUrl: env.FAL_SIM_PUBLIC_URL,
     keys: env.FAL_SIM_KEYS ? env.FAL_SIM_KEYS.split(',').map((k) => k.trim()) : undefined,
+    userId: env.FAL_SIM_USER_ID,
     queueMs: env.FAL_SIM_QUEUE_MS,
     trainingMs: env.FAL_SIM_TRAINING_MS,
     generationMs: env.FAL_SIM_GENERATION_MS,
+    endpointMs: env.FAL_SIM_ENDPOINT_MS,
     webhookRetryBaseMs: env.FAL_SIM_WEBHOOK_RETRY_BASE_MS,
+    webhookTimeoutMs: env.FAL_SIM_WEBHOOK_TIMEOUT_MS,
     faults: {
       latencyMs: env.FAL_SIM_LATENCY_MS,
       rate429: env.FAL_SIM_RATE_429,
       retryAfterS: env.FAL_SIM_RETRY_AFTER_S,
       rate5xx: env.FAL_SIM_RATE_5XX,
       rateTimeout: env.FAL_SIM_RATE_TIMEOUT,
+      hangMs: env.FAL_SIM_HANG_MS,
+      lostAnswerRate: env.FAL_SIM_RATE_LOST_ANSWER,
       runFailureRate: env.FAL_SIM_RATE_RUN_FAILURE,
       webhookDropRate: env.FAL_SIM_WEBHOOK_DROP,
       webhookDuplicateRate: env.FAL_SIM_WEBHOOK_DUPLICATE,

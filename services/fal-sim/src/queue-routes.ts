@@ -96,22 +96,30 @@ export function requireFalKey(keys: () => string[]) {
 }
 
 function injectFaults(deps: QueueDeps) {
-  return async (_req: Request, res: Response, next: NextFunction) => {
+  return async (req: Request, res: Response, next: NextFunction) => {
     const { latencyMs, retryAfterS, hangMs } = deps.faults.settings;
     if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
     const fault = deps.faults.forQueueCall();
-    if (fault.kind === '429') {
+    if (fault === '429') {
       res.setHeader('retry-after', String(retryAfterS));
       return sendFalError(res, 429, 'Rate limit exceeded: too many concurrent requests');
     }
-    if (fault.kind === '5xx') return sendFalError(res, 503, 'Service temporarily unavailable');
-    if (fault.kind === 'hang') {
+    if (fault === '5xx') return sendFalError(res, 503, 'Service temporarily unavailable');
+    if (fault === 'hang') {
       deps.hanging.add(res);
       setTimeout(() => {
         deps.hanging.delete(res);
         res.destroy();
       }, hangMs).unref();
       return;
+    }
+    if (fault === 'lost') {
+      // The handler still runs (a submit is accepted and billed), but its answer never reaches the client:
+      // the case fal-contract.md warns about, where a retried submit creates a second request.
+      res.json = (() => {
+        req.socket.destroy();
+        return res;
+      }) as Response['json'];
     }
     next();
   };

@@ -30,17 +30,26 @@ export interface SimRequest {
   outcome?: RunOutcome;
   /** How many times a client asked for this request's cancellation. */
   cancelRequests: number;
+  /**
+   * How many accepted submissions carried this endpoint and this input, this one included: more than 1 means the
+   * same work was submitted (and billed) again, e.g. after a lost answer.
+   */
+  timesSubmitted: number;
 }
 
 export interface Durations {
   queueMs: number;
   trainingMs: number;
   generationMs: number;
+  /** Run time of one endpoint, over `trainingMs`/`generationMs`. */
+  endpointMs: Partial<Record<FalEndpointId, number>>;
 }
 
 /** fal's queue: requests move IN_QUEUE → IN_PROGRESS → COMPLETED on timers, then their webhook is sent. */
 export class RequestRegistry {
   private readonly requests = new Map<string, SimRequest>();
+  /** Requests by endpoint and canonical input, to count repeated submissions of the same work. */
+  private readonly sameWork = new Map<string, SimRequest[]>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private seed = 1;
 
@@ -63,11 +72,11 @@ export class RequestRegistry {
       submittedAt: new Date().toISOString(),
       logs: [],
       cancelRequests: 0,
+      timesSubmitted: 1,
     };
     this.requests.set(request.requestId, request);
-    const { queueMs, trainingMs, generationMs } = this.durations();
-    const runMs = FAL_ENDPOINTS[endpoint].kind === 'training' ? trainingMs : generationMs;
-    this.after(queueMs, () => this.start(request, runMs));
+    this.countSameWork(request);
+    this.after(this.durations().queueMs, () => this.start(request, this.runMs(endpoint)));
     return request;
   }
 
@@ -77,16 +86,12 @@ export class RequestRegistry {
     return request && falAppPath(request.endpoint) === appPath ? request : undefined;
   }
 
+  /** How many requests of the same endpoint wait ahead of this one (the map keeps submission order). */
   queuePosition(request: SimRequest): number {
     let ahead = 0;
     for (const other of this.requests.values()) {
-      if (
-        other.status === 'IN_QUEUE' &&
-        other.endpoint === request.endpoint &&
-        other.submittedAt < request.submittedAt
-      ) {
-        ahead += 1;
-      }
+      if (other === request) break;
+      if (other.status === 'IN_QUEUE' && other.endpoint === request.endpoint) ahead += 1;
     }
     return ahead;
   }
@@ -107,11 +112,24 @@ export class RequestRegistry {
   reset(): void {
     this.stop();
     this.requests.clear();
+    this.sameWork.clear();
   }
 
   stop(): void {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+  }
+
+  private runMs(endpoint: FalEndpointId): number {
+    const { trainingMs, generationMs, endpointMs } = this.durations();
+    return endpointMs[endpoint] ?? (FAL_ENDPOINTS[endpoint].kind === 'training' ? trainingMs : generationMs);
+  }
+
+  private countSameWork(request: SimRequest) {
+    const key = `${request.endpoint} ${canonicalJson(request.input)}`;
+    const group = [...(this.sameWork.get(key) ?? []), request];
+    this.sameWork.set(key, group);
+    for (const member of group) member.timesSubmitted = group.length;
   }
 
   private start(request: SimRequest, runMs: number) {
@@ -160,4 +178,14 @@ export class RequestRegistry {
     }, ms);
     this.timers.add(timer);
   }
+}
+
+/** JSON with object keys sorted, so that two equal inputs give the same text whatever their key order. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }

@@ -77,13 +77,14 @@ function checkArchive(url: string, files: FileStore): string | undefined {
   if (!file) return `could not download the archive: ${url} not found`;
   let entries: Record<string, Uint8Array>;
   try {
-    entries = unzipSync(new Uint8Array(file.bytes));
+    // Only entries named as images are inflated: an archive may be hundreds of MB.
+    entries = unzipSync(new Uint8Array(file.bytes.buffer, file.bytes.byteOffset, file.bytes.length), {
+      filter: (entry) => IMAGE_EXTENSIONS.test(entry.name),
+    });
   } catch {
     return 'the archive is not a valid zip file';
   }
-  const images = Object.entries(entries).filter(
-    ([name, bytes]) => IMAGE_EXTENSIONS.test(name) && isImage(bytes),
-  );
+  const images = Object.values(entries).filter(isImage);
   return images.length === 0 ? 'the archive holds no images (png, jpeg or webp)' : undefined;
 }
 

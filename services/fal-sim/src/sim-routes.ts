@@ -36,10 +36,12 @@ export function simRoutes(deps: {
     res.json(
       deps.registry.list().map((r) => ({
         request_id: r.requestId,
+        gateway_request_id: r.gatewayRequestId,
         endpoint: r.endpoint,
         input: r.input,
         webhook_url: r.webhookUrl ?? null,
         status: r.status,
+        times_submitted: r.timesSubmitted,
         cancelled: r.cancelled,
         cancel_requests: r.cancelRequests,
         outcome: r.outcome ? (r.outcome.ok ? 'OK' : 'ERROR') : null,

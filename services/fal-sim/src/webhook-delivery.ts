@@ -36,8 +36,8 @@ export class WebhookDelivery {
       return;
     }
     const raw = Buffer.from(JSON.stringify(body));
-    for (let copy = 0; copy < plan.copies; copy++) {
-      this.later(plan.delayMs, () => this.attempt(url, body.request_id, raw, 1, plan.badSignature));
+    for (const delayMs of plan.delaysMs) {
+      this.later(delayMs, () => this.attempt(url, body.request_id, raw, 1, plan.badSignature));
     }
   }
 

@@ -46,6 +46,14 @@ describe('fault injection', () => {
       const dropRate = dropped / stats.accepted;
       expect(dropRate).toBeGreaterThan(0.05);
       expect(dropRate).toBeLessThan(0.4);
+      // The same counts reach Prometheus.
+      const metrics = await (await fetch(`${sim.url}/metrics`)).text();
+      expect(metrics).toMatch(
+        new RegExp(`fal_sim_faults_injected\\{kind="http429"[^}]*\\} ${rateLimited}\\n`),
+      );
+      expect(metrics).toMatch(
+        new RegExp(`fal_sim_faults_injected\\{kind="webhooksDropped"[^}]*\\} ${dropped}\\n`),
+      );
     } finally {
       await receiver.stop();
     }
@@ -77,6 +85,42 @@ describe('fault injection', () => {
     expect(bad.status).toBe(400);
     expect(bad.headers.get('content-type')).toContain('application/problem+json');
     expect((await bad.json()).errors[0].path).toBe('rate429');
+  });
+
+  it('loses the answer of an accepted submit, so that a retry creates a second request', async () => {
+    const fal = createFal(sim.connection);
+    const input = { prompt: 'the same work', seed: 7 };
+    sim.setFaults({ lostAnswerRate: 1 });
+    const lost = await fal.submit('fal-ai/flux-lora', input).catch((e: unknown) => e);
+    expect(classifyFalError(lost)).toMatchObject({ kind: 'transient', retryable: true });
+    expect(sim.requests()).toHaveLength(1);
+
+    sim.setFaults({ lostAnswerRate: 0 });
+    const { requestId } = await fal.submit('fal-ai/flux-lora', { seed: 7, prompt: 'the same work' });
+    await fal.submit('fal-ai/flux-lora', { prompt: 'other work' });
+    const listed = (await (await fetch(`${sim.url}/_sim/requests`)).json()) as Array<Record<string, unknown>>;
+    expect(listed).toHaveLength(3);
+    expect(listed.find((r) => r.request_id === requestId)).toMatchObject({
+      endpoint: 'fal-ai/flux-lora',
+      input,
+      times_submitted: 2,
+      cancel_requests: 0,
+    });
+    expect(listed.map((r) => r.times_submitted)).toEqual([2, 2, 1]);
+    expect(sim.stats().faults.answersLost).toBe(1);
+  });
+
+  it('never faults storage, files, JWKS or /_sim, and restores the start-up faults on reset', async () => {
+    sim.setFaults({ rate429: 1, rate5xx: 1 });
+    expect((await fetch(`${sim.url}/.well-known/jwks.json`)).status).toBe(200);
+    expect((await fetch(`${sim.url}/_sim/requests`)).status).toBe(200);
+    const upload = await createFal(sim.connection).upload(new Blob(['x']));
+    expect((await fetch(upload)).status).toBe(200);
+    expect(sim.stats().faults.http429).toBe(0);
+
+    const reset = await fetch(`${sim.url}/_sim/reset`, { method: 'POST' });
+    expect(reset.status).toBe(204);
+    expect(await (await fetch(`${sim.url}/_sim/faults`)).json()).toMatchObject({ rate429: 0, rate5xx: 0 });
   });
 
   it('fails runs when asked to, with an ERROR webhook and an error result', async () => {

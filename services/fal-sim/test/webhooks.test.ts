@@ -100,3 +100,46 @@ describe('fal-sim webhooks', () => {
     }
   });
 });
+
+describe('fal-sim webhook faults', () => {
+  it('sends a duplicated webhook twice, both copies signed and identical', async () => {
+    const receiver = await startWebhookReceiver();
+    try {
+      sim.setFaults({ webhookDuplicateRate: 1 });
+      const fal = createFal(sim.connection);
+      await fal.submit('fal-ai/flux-lora', { prompt: 'x' }, { webhookUrl: receiver.url });
+      await waitFor(() => receiver.deliveries.length === 2);
+      const [first, second] = receiver.deliveries as [Delivery, Delivery];
+      expect(first.raw.equals(second.raw)).toBe(true);
+      expect(await verifyWithJwks(sim.jwksUrl, first)).toBe(true);
+      expect(await verifyWithJwks(sim.jwksUrl, second)).toBe(true);
+      expect(sim.stats().faults.webhooksDuplicated).toBe(1);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it('reorders webhooks: with a scripted draw, the first request to end is delivered last', async () => {
+    // Each delivery waits random() × webhookDelayMs; the first draw is long, the second none.
+    const draws = [0.9, 0];
+    const scripted = await startFalSim({
+      queueMs: 0,
+      trainingMs: 0,
+      generationMs: 0,
+      faults: { webhookDelayMs: 1_000, webhookReorder: true },
+      random: () => draws.shift() ?? 0,
+    });
+    const receiver = await startWebhookReceiver();
+    try {
+      const fal = createFal(scripted.connection);
+      const first = await fal.submit('fal-ai/flux-lora', { prompt: 'a' }, { webhookUrl: receiver.url });
+      await waitFor(() => scripted.requests()[0]!.status === 'COMPLETED');
+      const second = await fal.submit('fal-ai/flux-lora', { prompt: 'b' }, { webhookUrl: receiver.url });
+      await waitFor(() => receiver.deliveries.length === 2);
+      expect(receiver.deliveries.map((d) => d.body.request_id)).toEqual([second.requestId, first.requestId]);
+    } finally {
+      await receiver.stop();
+      await scripted.stop();
+    }
+  });
+});
