@@ -1,7 +1,6 @@
 import { createFal } from '@aisha/shared';
-import { samplePhotoArchive } from '@aisha/cli';
 import { startWebhookReceiver, waitFor } from '@aisha/testkit';
-import { KEYS, startSystem, type System } from './system-harness';
+import { KEYS, startSystem, uploadPhotos, type System } from './system-harness';
 
 let system: System;
 beforeAll(async () => {
@@ -18,8 +17,7 @@ const counts = async () => {
 };
 
 async function readyAvatar() {
-  const fal = createFal(system.sim.connection);
-  const zip = await fal.upload(new Blob([Buffer.from(samplePhotoArchive(3))], { type: 'application/zip' }));
+  const zip = await uploadPhotos(system.sim.connection, 3);
   const avatar = await system.api('POST', '/v1/avatars', {
     name: 'a',
     training_type: 'portrait',
@@ -140,8 +138,7 @@ describe('training overrides and the audit log', () => {
 
 describe('Idempotency-Key', () => {
   it('ten concurrent requests with one key make one training and one job, and ten identical answers', async () => {
-    const fal = createFal(system.sim.connection);
-    const zip = await fal.upload(new Blob([Buffer.from(samplePhotoArchive(3))], { type: 'application/zip' }));
+    const zip = await uploadPhotos(system.sim.connection, 3);
     const avatar = await system.api('POST', '/v1/avatars', {
       name: 'i',
       training_type: 'portrait',

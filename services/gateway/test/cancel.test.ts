@@ -1,7 +1,5 @@
-import { createFal } from '@aisha/shared';
-import { samplePhotoArchive } from '@aisha/cli';
 import { waitFor } from '@aisha/testkit';
-import { startSystem, type System } from './system-harness';
+import { startSystem, uploadPhotos, type System } from './system-harness';
 
 // fal-sim keeps every request in its queue for a minute, so a cancel reaches fal while the request is waiting.
 let system: System;
@@ -11,8 +9,7 @@ beforeAll(async () => {
 afterAll(() => system.stop());
 
 it('cancels a submitted training at fal; the row becomes cancelled once, the avatar goes back to draft', async () => {
-  const fal = createFal(system.sim.connection);
-  const zip = await fal.upload(new Blob([Buffer.from(samplePhotoArchive(3))], { type: 'application/zip' }));
+  const zip = await uploadPhotos(system.sim.connection, 3);
   const avatar = await system.api('POST', '/v1/avatars', {
     name: 'c',
     training_type: 'portrait',

@@ -1,7 +1,5 @@
-import { createFal } from '@aisha/shared';
-import { samplePhotoArchive } from '@aisha/cli';
 import { waitFor } from '@aisha/testkit';
-import { startSystem, type System } from './system-harness';
+import { startSystem, uploadPhotos, type System } from './system-harness';
 
 let system: System;
 beforeAll(async () => {
@@ -9,14 +7,9 @@ beforeAll(async () => {
 });
 afterAll(() => system.stop());
 
-async function uploadPhotos(): Promise<string> {
-  const fal = createFal(system.sim.connection);
-  return fal.upload(new Blob([Buffer.from(samplePhotoArchive(6))], { type: 'application/zip' }));
-}
-
 async function trainUntilReady(trainingType: 'portrait' | 'style') {
   const { api } = system;
-  const zip = await uploadPhotos();
+  const zip = await uploadPhotos(system.sim.connection, 6);
   const avatar = await api('POST', '/v1/avatars', {
     name: `${trainingType} avatar`,
     training_type: trainingType,

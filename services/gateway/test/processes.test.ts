@@ -2,11 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
-import { createFal, createLogger, loadConfig } from '@aisha/shared';
+import { createLogger, loadConfig } from '@aisha/shared';
 import { startFalSim } from '@aisha/fal-sim';
-import { samplePhotoArchive } from '@aisha/cli';
 import { freePort, uniquePrefix, waitFor } from '@aisha/testkit';
 import { gatewaySections, startGateway, type Gateway } from '@aisha/gateway';
+import { uploadPhotos } from './system-harness';
 
 // The production shape: webhook-ingest and the three workers as their own processes (`node dist/main.js`, built by
 // `npx tsc -b`), fal-sim and the gateway in this process; the test speaks HTTP to the gateway only.
@@ -86,8 +86,7 @@ async function api(method: string, route: string, body?: unknown) {
 }
 
 it('trains a portrait avatar and generates an image with it, the services running as processes', async () => {
-  const fal = createFal(sim.connection);
-  const zip = await fal.upload(new Blob([Buffer.from(samplePhotoArchive(4))], { type: 'application/zip' }));
+  const zip = await uploadPhotos(sim.connection, 4);
   const avatar = await api('POST', '/v1/avatars', {
     name: 'p',
     training_type: 'portrait',

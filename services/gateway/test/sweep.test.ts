@@ -1,7 +1,5 @@
-import { createFal } from '@aisha/shared';
-import { samplePhotoArchive } from '@aisha/cli';
 import { waitFor } from '@aisha/testkit';
-import { startSystem, type System } from './system-harness';
+import { startSystem, uploadPhotos, type System } from './system-harness';
 
 // fal's webhooks can be lost for good (it stops retrying after about 2 hours): the sweep's polls must finish the job.
 let system: System;
@@ -15,8 +13,7 @@ afterAll(() => system.stop());
 
 describe('with every webhook dropped', () => {
   it('trainings and generations still complete, through the sweep polling fal', async () => {
-    const fal = createFal(system.sim.connection);
-    const zip = await fal.upload(new Blob([Buffer.from(samplePhotoArchive(3))], { type: 'application/zip' }));
+    const zip = await uploadPhotos(system.sim.connection, 3);
     const avatar = await system.api('POST', '/v1/avatars', {
       name: 'p',
       training_type: 'portrait',
