@@ -7,7 +7,25 @@ import jpeg from 'jpeg-js';
  */
 export const IMAGE_SCALE = 8;
 
-export function drawImage(width: number, height: number, format: 'jpeg' | 'png', seed: number): Buffer {
+// jpeg-js builds its tables on every encode (about 70 ms each): images are drawn in 16 hues and kept, so that a
+// benchmark of hundreds of generations measures the pipeline, not the simulator's encoder.
+const HUES = 16;
+const CACHE_SIZE = 64;
+const drawn = new Map<string, Buffer>();
+
+/** A real image of `width`×`height` in one of 16 gradients picked by `seed`. */
+export function imageFor(width: number, height: number, format: 'jpeg' | 'png', seed: number): Buffer {
+  const key = `${format}:${width}x${height}:${seed % HUES}`;
+  let bytes = drawn.get(key);
+  if (!bytes) {
+    bytes = drawImage(width, height, format, seed % HUES);
+    if (drawn.size >= CACHE_SIZE) drawn.delete(drawn.keys().next().value!);
+    drawn.set(key, bytes);
+  }
+  return bytes;
+}
+
+function drawImage(width: number, height: number, format: 'jpeg' | 'png', seed: number): Buffer {
   const data = Buffer.alloc(width * height * 4);
   const [r, g, b] = [(seed * 67) % 256, (seed * 131) % 256, (seed * 29) % 256];
   for (let y = 0; y < height; y++) {

@@ -137,10 +137,11 @@ export class RequestRegistry {
     request.status = 'IN_PROGRESS';
     request.startedAt = new Date().toISOString();
     this.log(request, 'Starting run');
-    // Progress lines as trainers print them, so that pollers can show a percentage.
+    // Progress lines with a percentage, as trainers print them, so that pollers can show one.
+    const what = FAL_ENDPOINTS[request.endpoint].kind === 'training' ? 'Training' : 'Generation';
     for (const percent of [25, 50, 75]) {
       this.after((runMs * percent) / 100, () => {
-        if (request.status === 'IN_PROGRESS') this.log(request, `Training progress: ${percent}%`);
+        if (request.status === 'IN_PROGRESS') this.log(request, `${what} progress: ${percent}%`);
       });
     }
     this.after(runMs, () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { unzipSync } from 'fflate';
 import { FAL_ENDPOINTS, type FalEndpointId } from '@aisha/shared';
 import type { FileStore } from './file-store';
-import { drawImage, nominalSize, scaledSize } from './images';
+import { imageFor, nominalSize, scaledSize } from './images';
 
 /** How a run ends: fal's output, or fal's error (the result GET answers `statusCode` with `body`). */
 export type RunOutcome =
@@ -27,7 +27,8 @@ export function produceOutcome(
     const problem = checkArchive(String(input[field]), files);
     if (problem) return runFailure(422, [{ loc: ['body', field], msg: problem, type: 'value_error' }]);
     if (endpoint === 'fal-ai/flux-pro-trainer') return { ok: true, output: { finetune_id: randomUUID() } };
-    const lora = files.put('pytorch_lora_weights.safetensors', loraBytes(), 'application/octet-stream');
+    const weights = loraBytes();
+    const lora = files.put('pytorch_lora_weights.safetensors', weights, 'application/octet-stream');
     const config = files.put(
       'config.json',
       Buffer.from(JSON.stringify({ endpoint, input })),
@@ -40,7 +41,7 @@ export function produceOutcome(
           url: lora,
           content_type: 'application/octet-stream',
           file_name: 'pytorch_lora_weights.safetensors',
-          file_size: 64,
+          file_size: weights.length,
         },
         config_file: { url: config, content_type: 'application/json', file_name: 'config.json' },
       },
@@ -53,7 +54,7 @@ export function produceOutcome(
   const images = Array.from({ length: count }, (_, i) => {
     const url = files.put(
       `image-${i}.${format}`,
-      drawImage(width, height, format, seed + i),
+      imageFor(width, height, format, seed + i),
       `image/${format}`,
     );
     return { url, width, height, content_type: `image/${format}` };
@@ -95,10 +96,10 @@ function isImage(bytes: Uint8Array): boolean {
   return png || jpg || webp;
 }
 
+/** A valid, empty safetensors file: an 8-byte header length, then a JSON header padded with spaces (as allowed). */
 function loraBytes(): Buffer {
-  // A minimal safetensors file: an 8-byte header length, then an empty JSON header.
-  const header = Buffer.from('{"__metadata__":{"format":"pt"}}');
+  const header = Buffer.from('{"__metadata__":{"format":"pt","producer":"fal-sim"}}'.padEnd(64, ' '));
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(header.length));
-  return Buffer.concat([length, header, Buffer.alloc(64 - 8 - header.length)]);
+  return Buffer.concat([length, header]);
 }

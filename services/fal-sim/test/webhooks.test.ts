@@ -1,4 +1,6 @@
 import { createHash, createPublicKey, verify } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createFal } from '@aisha/shared';
 import { startFalSim, type FalSim } from '@aisha/fal-sim';
 import { startWebhookReceiver, waitFor, type Delivery } from '@aisha/testkit';
@@ -28,7 +30,7 @@ async function verifyWithJwks(jwksUrl: string, delivery: Delivery): Promise<bool
 
 let sim: FalSim;
 beforeAll(async () => {
-  sim = await startFalSim({ queueMs: 0, trainingMs: 0, generationMs: 0, webhookRetryBaseMs: 5 });
+  sim = await startFalSim({ queueMs: 0, trainingMs: 0, generationMs: 0, webhookRetryBaseMs: 1 });
 });
 afterAll(() => sim.stop());
 beforeEach(() => sim.reset());
@@ -74,12 +76,38 @@ describe('fal-sim webhooks', () => {
     }
   });
 
+  it('counts a receiver that does not answer within the timeout as a failure, and tries again', async () => {
+    const impatient = await startFalSim({
+      queueMs: 0,
+      generationMs: 0,
+      webhookRetryBaseMs: 1,
+      webhookTimeoutMs: 200,
+    });
+    // The first delivery is held unanswered; the second is answered 200.
+    let calls = 0;
+    const receiver = http.createServer((req, res) => {
+      req.resume();
+      if (++calls > 1) res.end();
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      await createFal(impatient.connection).submit('fal-ai/flux-lora', { prompt: 'x' }, { webhookUrl: url });
+      await waitFor(() => impatient.stats().webhooks.delivered === 1);
+      expect(impatient.stats().webhooks).toMatchObject({ attempts: 2, failedAttempts: 1, delivered: 1 });
+    } finally {
+      await impatient.stop();
+      receiver.closeAllConnections();
+      await new Promise((resolve) => receiver.close(resolve));
+    }
+  });
+
   it('gives up after 10 tries', async () => {
     const receiver = await startWebhookReceiver(() => 500);
     try {
       const fal = createFal(sim.connection);
       await fal.submit('fal-ai/flux-lora', { prompt: 'x' }, { webhookUrl: receiver.url });
-      // 5 ms doubling: the tenth try comes about 2.5 s after the first.
+      // 1 ms doubling: the tenth try comes about half a second after the first (15 s doubling at fal: about 2 h).
       await waitFor(() => sim.stats().webhooks.abandoned === 1, 30_000);
       expect(receiver.deliveries).toHaveLength(10);
     } finally {
