@@ -87,6 +87,9 @@ export async function startFalSim(input: SimOptionsInput = {}, log?: Logger): Pr
   app.use(falErrorHandler);
 
   const server: Server = app.listen(options.port, options.host);
+  // Idle keep-alive sockets stay open until the client closes them: Node's 5 s idle close races a client reusing
+  // the socket (a reset no fault asked for, seen on loaded machines). stop() closes them all.
+  server.keepAliveTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

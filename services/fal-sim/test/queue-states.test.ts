@@ -114,6 +114,13 @@ describe('queue API states over HTTP', () => {
     });
   });
 
+  it('never closes an idle keep-alive connection itself (no spurious resets of a reused socket)', async () => {
+    const res = await fetch(`${sim.url}/healthz`);
+    expect(res.headers.get('connection')).toBe('keep-alive');
+    // Node advertises (and enforces) `Keep-Alive: timeout=5` unless the server's idle timeout is off.
+    expect(res.headers.get('keep-alive')).toBeNull();
+  });
+
   it('rejects a missing or wrong key on every queue call with 401 {detail}', async () => {
     const { body } = await call('POST', 'fal-ai/flux-lora', { prompt: 'x' });
     const path = `fal-ai/flux-lora/requests/${body.request_id as string}`;
