@@ -4,7 +4,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { z } from 'zod';
 import { createFal, falEnv, loadConfigOrExit, TERMINAL_STATUSES } from '@aisha/shared';
 import { GatewayClient } from './gateway-client';
-import { samplePhotoArchive } from './sample-photos';
+import { uploadSamplePhotos } from './sample-photos';
 
 /**
  * `npm run demo`: against a running system (`npm start`), the whole product in one command:
@@ -33,8 +33,7 @@ async function main() {
   const fal = createFal(config.fal);
 
   step('Uploading 10 sample photos (a zip) to fal storage');
-  const archive = samplePhotoArchive(10);
-  const imagesUrl = await fal.upload(new Blob([Buffer.from(archive)], { type: 'application/zip' }));
+  const imagesUrl = await uploadSamplePhotos(fal, 10);
   detail(imagesUrl);
 
   step('Creating a portrait avatar');

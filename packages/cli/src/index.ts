@@ -1,2 +1,2 @@
-export { drawSamplePhoto, samplePhotoArchive } from './sample-photos';
+export { drawSamplePhoto, samplePhotoArchive, uploadSamplePhotos } from './sample-photos';
 export { GatewayClient } from './gateway-client';

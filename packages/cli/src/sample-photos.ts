@@ -1,5 +1,6 @@
 import { PNG } from 'pngjs';
 import { zipSync } from 'fflate';
+import { FalTransportError, type Fal } from '@aisha/shared';
 
 /**
  * Stand-in "photos" for the demo: small, real PNGs (a lit disc on a gradient, a different hue each), drawn in code
@@ -30,6 +31,23 @@ export function samplePhotoArchive(count = 10): Uint8Array {
   const files: Record<string, Uint8Array> = {};
   for (let i = 0; i < count; i++) files[`photo-${String(i + 1).padStart(2, '0')}.png`] = drawSamplePhoto(i);
   return zipSync(files, { level: 0 });
+}
+
+/**
+ * Uploads a zip of `count` sample photos to fal storage through the fal client and returns its URL. A reset
+ * connection is retried (up to three attempts): an idle keep-alive socket closed by the server just as the client
+ * reused it, seen against fal-sim on a loaded machine; an upload is safe to repeat.
+ */
+export async function uploadSamplePhotos(fal: Pick<Fal, 'upload'>, count = 10): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fal.upload(
+        new Blob([Buffer.from(samplePhotoArchive(count))], { type: 'application/zip' }),
+      );
+    } catch (err) {
+      if (!(err instanceof FalTransportError) || attempt === 3) throw err;
+    }
+  }
 }
 
 function hueToRgb(hue: number): [number, number, number] {

@@ -8,3 +8,11 @@ export { startDedicatedRedis, freePort } from './redis-server';
 export function uniquePrefix(): string {
   return `{test-${randomUUID().slice(0, 8)}}`;
 }
+export {
+  launchSystem,
+  SERVICE_NAMES,
+  SERVICE_PORT_VARIABLES,
+  type RunningSystem,
+  type ServiceName,
+  type SystemOptions,
+} from './system-processes';

@@ -1,16 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import {
-  FalTransportError,
-  JOBS,
-  QUEUES,
-  createFal,
-  createLogger,
-  loadConfig,
-  portEnv,
-  trainingEnv,
-} from '@aisha/shared';
-import { samplePhotoArchive } from '@aisha/cli';
+import { JOBS, QUEUES, createFal, createLogger, loadConfig, portEnv, trainingEnv } from '@aisha/shared';
+import { uploadSamplePhotos } from '@aisha/cli';
 import { startFalSim, type SimOptionsInput } from '@aisha/fal-sim';
 import { createWebhookIngest } from '@aisha/webhook-ingest';
 import { startWorkerService, submitGeneration, submitTraining, workerSections } from '@aisha/worker-runtime';
@@ -137,20 +128,7 @@ export async function startSystem(
 }
 export type System = Awaited<ReturnType<typeof startSystem>>;
 
-/**
- * Uploads a zip of sample photos to fal-sim's storage and returns its URL. A reset connection is retried (up to
- * three attempts): an idle keep-alive socket closed by the server as the client reused it, seen only when the
- * machine is loaded, and not what any gateway test is about.
- */
-export async function uploadPhotos(connection: Parameters<typeof createFal>[0], count = 3): Promise<string> {
-  const fal = createFal(connection);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fal.upload(
-        new Blob([Buffer.from(samplePhotoArchive(count))], { type: 'application/zip' }),
-      );
-    } catch (err) {
-      if (!(err instanceof FalTransportError) || attempt === 3) throw err;
-    }
-  }
+/** A zip of sample photos in fal-sim's storage, uploaded through the fal client; its URL. */
+export function uploadPhotos(connection: Parameters<typeof createFal>[0], count = 3): Promise<string> {
+  return uploadSamplePhotos(createFal(connection), count);
 }
