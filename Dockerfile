@@ -1,40 +1,32 @@
 # One image recipe for every service: `docker build --target gateway .` (and so on).
-# Stages: build (all deps, compile) -> prod-deps (production deps only) -> runtime (non-root) -> one target a service.
+# Stages: store (dependencies fetched from the lockfile alone) -> build (compile) -> prod-deps (production
+# dependencies only, no sources) -> runtime (non-root) -> one target per service.
 
 FROM node:20-bookworm-slim AS base
 RUN npm install --global pnpm@10.34.8 && npm cache clean --force
 WORKDIR /app
-COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
-COPY packages/shared/package.json packages/shared/
-COPY services/gateway/package.json services/gateway/
-COPY services/webhook-ingest/package.json services/webhook-ingest/
-COPY services/portrait-worker/package.json services/portrait-worker/
-COPY services/pro-worker/package.json services/pro-worker/
-COPY services/ultra-worker/package.json services/ultra-worker/
-COPY services/fal-sim/package.json services/fal-sim/
 
-FROM base AS build
-RUN pnpm install --frozen-lockfile
-COPY tsconfig.base.json tsconfig.json ./
-COPY packages packages
-COPY services services
-RUN pnpm exec tsc -b
+# Rebuilt only when a dependency changes: `pnpm fetch` needs nothing but the lockfile.
+FROM base AS store
+COPY pnpm-lock.yaml pnpm-workspace.yaml ./
+RUN pnpm fetch
 
-FROM base AS prod-deps
-RUN pnpm install --frozen-lockfile --prod
+FROM store AS build
+COPY . .
+RUN pnpm install --frozen-lockfile --offline && pnpm exec tsc -b
+
+# The compiled workspace with production dependencies only: TypeScript sources, tests and dev tools stay behind.
+FROM store AS prod-deps
+COPY --from=build /app ./
+RUN find . -name node_modules -prune -exec rm -rf {} + \
+  && find packages services -maxdepth 2 \( -name src -o -name test -o -name '*.tsbuildinfo' \) -prune -exec rm -rf {} + \
+  && pnpm install --frozen-lockfile --offline --prod
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
+# Owned by root, run as `node`: the service cannot rewrite its own code.
 COPY --from=prod-deps /app ./
-COPY --from=build /app/packages/shared/dist packages/shared/dist
-COPY --from=build /app/services/gateway/dist services/gateway/dist
-COPY --from=build /app/services/gateway/migrations services/gateway/migrations
-COPY --from=build /app/services/webhook-ingest/dist services/webhook-ingest/dist
-COPY --from=build /app/services/portrait-worker/dist services/portrait-worker/dist
-COPY --from=build /app/services/pro-worker/dist services/pro-worker/dist
-COPY --from=build /app/services/ultra-worker/dist services/ultra-worker/dist
-COPY --from=build /app/services/fal-sim/dist services/fal-sim/dist
 USER node
 
 FROM runtime AS gateway

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 
@@ -59,5 +59,29 @@ describe('docker-compose.yml', () => {
     expect(text).toMatch(/FAL_KEY: \$\{FAL_KEY:-\}/);
     const example = readFileSync(path.join(root, '.env.example'), 'utf8');
     expect(example).toMatch(/^FAL_KEY=$/m);
+  });
+
+  it('runs Prometheus and Grafana with the files under deploy/, healthchecked', () => {
+    for (const name of ['prometheus', 'grafana']) {
+      const service = compose.services[name];
+      expect(service.healthcheck.test.join(' ')).toMatch(/127\.0\.0\.1:(9090|3000)\//);
+      for (const volume of service.volumes as string[]) {
+        const source = volume.split(':')[0]!;
+        if (source.startsWith('./')) expect(existsSync(path.join(root, source))).toBe(true);
+      }
+    }
+    expect(compose.services.prometheus.volumes).toContain('./deploy/prometheus:/etc/prometheus:ro');
+    expect(compose.services.grafana.depends_on.prometheus.condition).toBe('service_healthy');
+    expect(compose.services.grafana.environment.GF_SECURITY_ADMIN_PASSWORD).toMatch(
+      /^\$\{GRAFANA_ADMIN_PASSWORD:\?/,
+    );
+  });
+
+  it('builds images from a frozen install, keeps only production dependencies and runs as a non-root user', () => {
+    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/pnpm install --frozen-lockfile --offline --prod/);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'));
+    expect(runtime).not.toMatch(/COPY --from=build/);
   });
 });

@@ -33,12 +33,14 @@ export const falEnv = z
   .object({
     FAL_KEY: z.string().min(1).optional(),
     FAL_SIM_PORT: port(8090),
+    // Where fal-sim answers when it is not on this host (docker compose: http://fal-sim:8090).
+    FAL_SIM_URL: httpUrl.optional(),
     FAL_QUEUE_URL: httpUrl.optional(),
     FAL_REST_URL: httpUrl.optional(),
     FAL_JWKS_URL: httpUrl.optional(),
   })
   .transform((env) => {
-    const sim = `http://127.0.0.1:${env.FAL_SIM_PORT}`;
+    const sim = env.FAL_SIM_URL?.replace(/\/+$/, '') ?? `http://127.0.0.1:${env.FAL_SIM_PORT}`;
     const simulator = env.FAL_KEY === undefined;
     return {
       mode: simulator ? ('simulator' as const) : ('fal' as const),

@@ -26,6 +26,19 @@ describe('configuration', () => {
     expect(config.port).toBe(8080);
   });
 
+  it('points every fal URL at FAL_SIM_URL when fal-sim runs on another host (docker compose)', () => {
+    const { fal } = loadConfig({ fal: falEnv }, { FAL_SIM_URL: 'http://fal-sim:8090/' });
+    expect([fal.queueUrl, fal.restUrl, fal.jwksUrl]).toEqual([
+      'http://fal-sim:8090',
+      'http://fal-sim:8090',
+      'http://fal-sim:8090/.well-known/jwks.json',
+    ]);
+    // With a real key, FAL_SIM_URL is ignored.
+    expect(
+      loadConfig({ fal: falEnv }, { FAL_KEY: 'k', FAL_SIM_URL: 'http://fal-sim:8090' }).fal.queueUrl,
+    ).toBe('https://queue.fal.run');
+  });
+
   it("talks to fal's real hosts when FAL_KEY is set", () => {
     const config = loadConfig(sections, {
       FAL_KEY: 'k-123',

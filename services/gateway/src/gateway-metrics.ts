@@ -12,7 +12,13 @@ const seconds = (from: unknown, to: unknown) =>
  * The gateway's series: HTTP latency by route and status, rows by state and queue depths (both read at scrape
  * time), durations and outcomes of finished rows, and duplicate fal submissions.
  */
-export function gatewayMetrics(registry: Registry, pool: pg.Pool, queues: Queue[], log: Logger) {
+export function gatewayMetrics(
+  registry: Registry,
+  pool: pg.Pool,
+  queues: Queue[],
+  log: Logger,
+  deadlineMs: { training: number; generation: number },
+) {
   const http = new Histogram({
     name: 'gateway_http_request_duration_seconds',
     help: 'HTTP requests by method, route pattern and status',
@@ -75,6 +81,15 @@ export function gatewayMetrics(registry: Registry, pool: pg.Pool, queues: Queue[
       }
     },
   });
+  // Published so that the "stuck" alert compares against the deadline this gateway enforces, not a copy of it.
+  const deadline = new Gauge({
+    name: 'gateway_deadline_seconds',
+    help: 'Configured deadline by entity: the sweep fails a row still open after it',
+    labelNames: ['entity'],
+    registers: [registry],
+  });
+  deadline.set({ entity: 'training' }, deadlineMs.training / 1000);
+  deadline.set({ entity: 'generation' }, deadlineMs.generation / 1000);
   const duration = new Histogram({
     name: 'gateway_job_duration_seconds',
     help: 'Time from queued (or from submitted to fal) to a terminal state, by entity, kind and outcome',

@@ -49,7 +49,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const allQueues = [...Object.values(jobs.queues), eventsQueue, sweepQueue];
   for (const queue of allQueues)
     queue.on('error', (err) => log.warn({ queue: queue.name, err: err.message }, 'queue: redis error'));
-  const metrics = gatewayMetrics(registry, pool, allQueues, log);
+  const metrics = gatewayMetrics(registry, pool, allQueues, log, config.sweep.deadlineMs);
   const recorderDeps: RecorderDeps = {
     pool,
     jobs,
