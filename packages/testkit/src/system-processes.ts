@@ -68,6 +68,8 @@ export async function launchSystem(options: SystemOptions = {}) {
   };
 
   const children = new Map<ServiceName, ChildProcess>();
+  // For assertions on the system of record (what a test cannot see over HTTP: transitions, timings).
+  let pool: pg.Pool | undefined;
   const logs = new Map<ServiceName, WriteStream>();
 
   async function start(name: ServiceName) {
@@ -133,6 +135,7 @@ export async function launchSystem(options: SystemOptions = {}) {
       }),
     );
     for (const stream of logs.values()) stream.end();
+    await pool?.end();
     const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
     await admin.connect();
     await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
@@ -174,6 +177,11 @@ export async function launchSystem(options: SystemOptions = {}) {
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       return res.json();
+    },
+    /** A read of the system's database, for assertions. */
+    async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+      pool ??= new pg.Pool({ connectionString: env.DATABASE_URL, max: 2 });
+      return (await pool.query<R>(sql, params)).rows;
     },
     pid: (name: ServiceName) => children.get(name)?.pid,
     running: (name: ServiceName) => children.has(name),
