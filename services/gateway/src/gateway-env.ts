@@ -11,6 +11,7 @@ export const sweepEnv = z
     POLL_GENERATION_AFTER_S: seconds(60),
     TRAINING_DEADLINE_S: seconds(3 * 3600),
     GENERATION_DEADLINE_S: seconds(15 * 60),
+    ORPHAN_AFTER_S: seconds(10 * 60),
   })
   .transform((env) => ({
     everyMs: env.SWEEP_EVERY_S * 1000,
@@ -19,6 +20,7 @@ export const sweepEnv = z
       generation: env.POLL_GENERATION_AFTER_S * 1000,
     },
     deadlineMs: { training: env.TRAINING_DEADLINE_S * 1000, generation: env.GENERATION_DEADLINE_S * 1000 },
+    orphanAfterMs: env.ORPHAN_AFTER_S * 1000,
   }));
 
 export const limitsEnv = z

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Logger } from '@aisha/shared';
+import type { FalEndpointId, Logger } from '@aisha/shared';
 import type { JobEnqueuer } from './enqueue-jobs';
 import { recordEvent, type RecorderDeps } from './recorder/record-event';
 
@@ -9,6 +9,8 @@ export interface SweepSettings {
   pollAfterMs: { training: number; generation: number };
   /** A row still open after this fails with "no result from fal". */
   deadlineMs: { training: number; generation: number };
+  /** A parked completion still unbound after this is an orphan fal request (see `cancelOrphans`). */
+  orphanAfterMs: number;
 }
 type SweepDeps = RecorderDeps & { jobs: JobEnqueuer; pool: pg.Pool; log: Logger };
 type Entity = 'training' | 'generation';
@@ -30,6 +32,7 @@ export async function sweep(
     totals.requeued += await requeueLost(entity, deps);
     totals.polled += await pollLate(entity, settings.pollAfterMs[entity], round, deps);
   }
+  await cancelOrphans(settings.orphanAfterMs, deps);
   await dropUnclaimedParked(Math.max(settings.deadlineMs.training, settings.deadlineMs.generation), deps);
   if (totals.requeued || totals.polled || totals.expired) deps.log.info(totals, 'sweep');
   return totals;
@@ -103,6 +106,56 @@ async function pollLate(entity: Entity, afterMs: number, round: number, deps: Sw
     );
   }
   return rows.length;
+}
+
+/**
+ * A submit that timed out may still have been accepted by fal (its queue API has no idempotency key): the retry
+ * then makes a second request, which no row ever binds. Its completion waits in parked_events. Once it is older
+ * than any honest wait for a `submitted` event, and the row its URL names is bound to another request (or has
+ * ended), it is an orphan: counted as a duplicate and cancelled at fal on the row's endpoint. The URL's row is
+ * only a hint here: the request is ours (fal signed it) and unbound, so cancelling it can hurt no row.
+ */
+async function cancelOrphans(orphanAfterMs: number, deps: SweepDeps): Promise<void> {
+  for (const entity of ['training', 'generation'] as const) {
+    const { rows } = await deps.pool.query<{
+      fal_request_id: string;
+      id: string;
+      fal_endpoint: FalEndpointId | null;
+    }>(
+      `SELECT p.fal_request_id, r.id, r.fal_endpoint
+         FROM parked_events p
+         JOIN ${TABLE[entity]} r ON r.id = p.event->>'id' AND p.event->>'entity' = $1
+        WHERE p.received_at < now() - make_interval(secs => $2)
+          AND r.fal_request_id IS DISTINCT FROM p.fal_request_id
+          AND (r.fal_request_id IS NOT NULL OR r.status NOT IN ('queued', 'submitted', 'in_progress'))`,
+      [entity, orphanAfterMs / 1000],
+    );
+    for (const orphan of rows) {
+      const { rowCount } = await deps.pool.query(
+        'INSERT INTO duplicate_requests (fal_request_id, entity, row_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+        [orphan.fal_request_id, entity, orphan.id],
+      );
+      await deps.pool.query('DELETE FROM parked_events WHERE fal_request_id = $1', [orphan.fal_request_id]);
+      if (rowCount !== 1) continue;
+      deps.onDuplicate?.(entity);
+      deps.log.warn(
+        { id: orphan.id, falRequestId: orphan.fal_request_id },
+        'orphan fal request; cancelling it',
+      );
+      // A row that ended without ever being bound names no endpoint to cancel on: counted only.
+      if (!orphan.fal_endpoint) continue;
+      await deps.jobs.cancel(
+        {
+          entity,
+          id: orphan.id,
+          falRequestId: orphan.fal_request_id,
+          endpoint: orphan.fal_endpoint,
+          reason: 'duplicate',
+        },
+        deps.jobs.queueOf(entity, undefined, orphan.fal_endpoint),
+      );
+    }
+  }
 }
 
 // Completions that never found their row: after the longest deadline nobody will bind them.

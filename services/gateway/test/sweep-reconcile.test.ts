@@ -121,4 +121,45 @@ describe('the sweep', () => {
     );
     expect(rows).toEqual([{ to_status: 'failed', source: 'sweep' }]);
   });
+
+  it('counts and cancels an orphan: a completion for a request no row bound, under a row bound to another', async () => {
+    const { trainingId } = await newTraining();
+    await bind(trainingId, `rid-kept-${trainingId}`);
+    // The completion of a second request for the row (a submit that timed out but which fal accepted).
+    const orphan = {
+      type: 'completed',
+      entity: 'training',
+      id: trainingId,
+      falRequestId: `rid-orphan-${trainingId}`,
+      source: 'webhook',
+      payload: { diffusers_lora_file: { url: 'https://example.test/x.safetensors' } },
+      at: new Date().toISOString(),
+    } as FalEvent;
+    await events.add(JOBS.falEvent, orphan, { ...EVENT_JOB_OPTIONS, jobId: falEventJobId(orphan) });
+    const parked = () =>
+      system.db.query('SELECT 1 FROM parked_events WHERE fal_request_id = $1', [orphan.falRequestId]);
+    await waitFor(async () => (await parked()).rowCount === 1, 10_000, 'the completion to be parked');
+
+    // Younger than ORPHAN_AFTER_S: it may still be bound by a late `submitted`; left alone.
+    await system.gateway.sweepNow();
+    expect((await parked()).rowCount).toBe(1);
+
+    await system.db.query(
+      "UPDATE parked_events SET received_at = now() - interval '1 hour' WHERE fal_request_id = $1",
+      [orphan.falRequestId],
+    );
+    await system.gateway.sweepNow();
+    expect((await parked()).rowCount).toBe(0);
+    const cancels = (await portraitQueue.getJobs(['waiting'])).filter(
+      (j) => j.name === JOBS.cancel && j.data.id === trainingId,
+    );
+    expect(cancels.map((j) => [j.data.falRequestId, j.data.reason])).toEqual([
+      [orphan.falRequestId, 'duplicate'],
+    ]);
+    const metrics = await (await fetch(`${system.gateway.url}/metrics`)).text();
+    expect(metrics).toMatch(/gateway_duplicate_submissions_total\{entity="training"[^}]*\} [1-9]/);
+    // The row keeps its own request, and is not completed by the orphan's result.
+    const training = await system.api('GET', `/v1/trainings/${trainingId}`);
+    expect(training.body.status).not.toBe('completed');
+  });
 });
