@@ -54,11 +54,18 @@ export class JobEnqueuer {
     return this.submit('generations', QUEUES.generate, JOBS.submitGeneration, String(row.id), payload, log);
   }
 
-  async poll(job: PollJob, n: number): Promise<void> {
+  /**
+   * At most one poll per row waits or runs at a time, whatever the number of sweeps and gateway replicas: the job
+   * id is the row's, and a finished poll is removed so that the next sweep may poll again.
+   */
+  async poll(job: PollJob): Promise<void> {
     await this.queues[queueForEndpoint(job.endpoint)].add(JOBS.poll, job, {
       ...WORKER_JOB_OPTIONS,
       attempts: 3,
-      jobId: `poll:${job.id}:${n}`,
+      // Two colons: BullMQ refuses custom ids with exactly one.
+      jobId: `poll:${job.id}:current`,
+      removeOnComplete: true,
+      removeOnFail: true,
     });
   }
 

@@ -25,12 +25,10 @@ export async function sweep(
   deps: SweepDeps,
 ): Promise<{ requeued: number; polled: number; expired: number }> {
   const totals = { requeued: 0, polled: 0, expired: 0 };
-  // One poll job id per row and sweep round: a late row is polled once per round, not once per replica.
-  const round = Math.floor(Date.now() / settings.everyMs);
   for (const entity of ['training', 'generation'] as const) {
     totals.expired += await expireOverdue(entity, settings.deadlineMs[entity], deps);
     totals.requeued += await requeueLost(entity, deps);
-    totals.polled += await pollLate(entity, settings.pollAfterMs[entity], round, deps);
+    totals.polled += await pollLate(entity, settings.pollAfterMs[entity], deps);
   }
   await cancelOrphans(settings.orphanAfterMs, deps);
   await dropUnclaimedParked(Math.max(settings.deadlineMs.training, settings.deadlineMs.generation), deps);
@@ -92,7 +90,7 @@ async function requeueLost(entity: Entity, deps: SweepDeps): Promise<number> {
   return requeued;
 }
 
-async function pollLate(entity: Entity, afterMs: number, round: number, deps: SweepDeps): Promise<number> {
+async function pollLate(entity: Entity, afterMs: number, deps: SweepDeps): Promise<number> {
   const { rows } = await deps.pool.query(
     `SELECT id, fal_request_id, fal_endpoint FROM ${TABLE[entity]}
      WHERE status IN ('submitted', 'in_progress') AND fal_request_id IS NOT NULL
@@ -100,10 +98,12 @@ async function pollLate(entity: Entity, afterMs: number, round: number, deps: Sw
     [afterMs / 1000],
   );
   for (const row of rows) {
-    await deps.jobs.poll(
-      { entity, id: row.id, falRequestId: row.fal_request_id, endpoint: row.fal_endpoint },
-      round,
-    );
+    await deps.jobs.poll({
+      entity,
+      id: row.id,
+      falRequestId: row.fal_request_id,
+      endpoint: row.fal_endpoint,
+    });
   }
   return rows.length;
 }
