@@ -27,7 +27,7 @@ export async function sweep(
   const totals = { requeued: 0, polled: 0, expired: 0 };
   for (const entity of ['training', 'generation'] as const) {
     totals.expired += await expireOverdue(entity, settings.deadlineMs[entity], deps);
-    totals.requeued += await requeueLost(entity, deps);
+    totals.requeued += await requeueLost(entity, settings.pollAfterMs[entity], deps);
     totals.polled += await pollLate(entity, settings.pollAfterMs[entity], deps);
   }
   await cancelOrphans(settings.orphanAfterMs, deps);
@@ -77,14 +77,30 @@ async function expireOverdue(entity: Entity, deadlineMs: number, deps: SweepDeps
   return expired;
 }
 
-// Queued rows whose enqueue failed, or whose job Redis lost (a restart without persistence).
-async function requeueLost(entity: Entity, deps: SweepDeps): Promise<number> {
+/**
+ * Queued rows whose enqueue failed, whose job Redis lost, or whose job ended without its outcome reaching us:
+ * failed by BullMQ itself (stalled too often by crashing workers) or completed while its `submitted` event was
+ * lost. A finished job is retried once the row has waited `graceMs`; it resumes from its recorded submission, so
+ * fal sees no second request.
+ */
+async function requeueLost(entity: Entity, graceMs: number, deps: SweepDeps): Promise<number> {
   const { jobs } = deps;
-  const { rows } = await deps.pool.query(`SELECT * FROM ${TABLE[entity]} WHERE status = 'queued'`);
+  const { rows } = await deps.pool.query(
+    `SELECT *, updated_at < now() - make_interval(secs => $1) AS overdue FROM ${TABLE[entity]} WHERE status = 'queued'`,
+    [graceMs / 1000],
+  );
   let requeued = 0;
   for (const row of rows) {
     const queue = jobs.queues[jobs.queueOf(entity, row.training_type, undefined)];
-    if (row.enqueued && (await queue.getJob(row.id))) continue;
+    const job = row.enqueued ? await queue.getJob(row.id) : undefined;
+    if (job) {
+      const state = await job.getState();
+      if (!row.overdue || (state !== 'failed' && state !== 'completed')) continue;
+      await job.retry(state);
+      deps.log.warn({ id: row.id, state }, 'job ended but its row is still queued; retrying it');
+      requeued += 1;
+      continue;
+    }
     if (await (entity === 'training' ? jobs.training(row) : jobs.generation(row))) requeued += 1;
   }
   return requeued;

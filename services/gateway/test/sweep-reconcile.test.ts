@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { EVENT_JOB_OPTIONS, JOBS, QUEUES, falEventJobId, type FalEvent } from '@aisha/shared';
 import { waitFor } from '@aisha/testkit';
@@ -75,6 +75,33 @@ describe('the sweep', () => {
     expect(await portraitQueue.getJob(trainingId)).toBeDefined();
     const { rows } = await system.db.query('SELECT enqueued FROM trainings WHERE id = $1', [trainingId]);
     expect(rows[0].enqueued).toBe(true);
+  });
+
+  it('retries a job that BullMQ failed on its own (stalled by crashes) while its row stayed queued', async () => {
+    const { trainingId } = await newTraining();
+    // A worker that fails every job without telling the recorder: what BullMQ does to a job stalled too often.
+    const failing = new Worker(
+      QUEUES.trainPortrait,
+      async () => {
+        throw new UnrecoverableError('job stalled more than allowable limit');
+      },
+      { connection, prefix: system.prefix },
+    );
+    await waitFor(
+      async () => (await portraitQueue.getJob(trainingId))?.isFailed(),
+      10_000,
+      'the job to fail',
+    );
+    await failing.close();
+
+    await system.gateway.sweepNow();
+    expect(await (await portraitQueue.getJob(trainingId))!.getState()).toBe('failed');
+    // Once the row has waited longer than a poll would, the job runs again.
+    await system.db.query("UPDATE trainings SET updated_at = now() - interval '1 hour' WHERE id = $1", [
+      trainingId,
+    ]);
+    await system.gateway.sweepNow();
+    expect(await (await portraitQueue.getJob(trainingId))!.getState()).toBe('waiting');
   });
 
   it('puts a poll job on the owning queue for a submitted row with no news', async () => {
