@@ -1,5 +1,4 @@
-import type pg from 'pg';
-import { waitFor } from '@aisha/testkit';
+import { waitFor, type RunningSystem } from '@aisha/testkit';
 
 export interface GenerationCounts {
   total: number;
@@ -9,8 +8,8 @@ export interface GenerationCounts {
 }
 
 /** The generations of one avatar in PostgreSQL, the system of record, by how far they got. */
-export async function countGenerations(db: pg.Pool, avatarId: string): Promise<GenerationCounts> {
-  const { rows } = await db.query(
+export async function countGenerations(system: RunningSystem, avatarId: string): Promise<GenerationCounts> {
+  const rows = await system.query<GenerationCounts>(
     `SELECT count(*)::int AS total,
             (count(*) FILTER (WHERE status IN ('queued', 'submitted')))::int AS open,
             (count(*) FILTER (WHERE status = 'completed'))::int AS completed,
@@ -18,7 +17,7 @@ export async function countGenerations(db: pg.Pool, avatarId: string): Promise<G
        FROM generations WHERE avatar_id = $1`,
     [avatarId],
   );
-  return rows[0] as GenerationCounts;
+  return rows[0]!;
 }
 
 /**
@@ -26,7 +25,7 @@ export async function countGenerations(db: pg.Pool, avatarId: string): Promise<G
  * wait does not look like a hang. Polls every 250 ms: finer would load PostgreSQL during the measurement.
  */
 export async function untilSettled(
-  db: pg.Pool,
+  system: RunningSystem,
   avatarId: string,
   expected: number,
   deadlineMs: number,
@@ -36,7 +35,7 @@ export async function untilSettled(
   return waitFor(
     async () => {
       await new Promise((resolve) => setTimeout(resolve, 250));
-      const counts = await countGenerations(db, avatarId);
+      const counts = await countGenerations(system, avatarId);
       if (Date.now() - lastPrint > 5_000) {
         lastPrint = Date.now();
         console.error(`  … ${what}: ${counts.completed} completed, ${counts.open} open of ${expected}`);

@@ -1,6 +1,5 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type pg from 'pg';
 import { QUEUES } from '@aisha/shared';
 import type { RunningSystem } from '@aisha/testkit';
 import { untilSettled, type GenerationCounts } from './generation-rows';
@@ -20,13 +19,15 @@ export interface PipelineResult {
   peakWaiting: { generate: number; falEvents: number };
 }
 
+/** Seconds, from PostgreSQL's timestamps. */
+type TimingRow = { span_s: number; p50: number; p99: number; max: number };
+
 /**
  * The whole way, with fal-sim answering at once: POST 10 000 generations over HTTP (50 at a time), then wait for
  * every row to be `completed` in PostgreSQL. fal's own time is zero, so what is left is our orchestration.
  */
 export async function benchPipeline(deps: {
   system: RunningSystem;
-  db: pg.Pool;
   redis: Redis;
   avatarId: string;
 }): Promise<PipelineResult> {
@@ -43,20 +44,20 @@ export async function benchPipeline(deps: {
       connections: PIPELINE_LOAD.connections,
       amount: PIPELINE_LOAD.generations,
     });
-    counts = await untilSettled(deps.db, deps.avatarId, posting.ok, PIPELINE_LOAD.deadlineMs, 'pipeline');
+    counts = await untilSettled(deps.system, deps.avatarId, posting.ok, PIPELINE_LOAD.deadlineMs, 'pipeline');
   } finally {
     peakWaiting = await waiting.stop();
   }
 
-  const { rows } = await deps.db.query(
+  // An aggregate always answers one row.
+  const [stats] = (await deps.system.query<TimingRow>(
     `SELECT extract(epoch FROM max(finished_at) - min(created_at))::float8 AS span_s,
             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at))::float8 AS p50,
             percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at))::float8 AS p99,
             max(extract(epoch FROM finished_at - created_at))::float8 AS max
        FROM generations WHERE avatar_id = $1 AND status = 'completed'`,
     [deps.avatarId],
-  );
-  const stats = rows[0] as { span_s: number; p50: number; p99: number; max: number };
+  )) as [TimingRow];
   return {
     posting,
     counts,

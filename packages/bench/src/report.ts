@@ -130,12 +130,15 @@ function cpuTable(rss: BenchResults['rss']): string[] {
     loads.map((phase) => `${((cpuS(phase) / (rss.phaseS[phase] ?? 1)) * 100).toFixed(0)} %`);
   const ours = (phase: string) =>
     Object.values(rss.services).reduce((sum, service) => sum + (service.cpuS[phase] ?? 0), 0);
+  const groups = (phase: string) =>
+    Object.values(rss.groupCpuS).reduce((sum, cpuS) => sum + (cpuS[phase] ?? 0), 0);
   const machine = (phase: string) => rss.machineCpuS[phase] ?? 0;
   return table([
     ['', ...loads.map((phase) => `${phase} (${(rss.phaseS[phase] ?? 0).toFixed(0)} s)`)],
     ...Object.entries(rss.services).map(([name, service]) => [name, ...percent((p) => service.cpuS[p] ?? 0)]),
     ['the above', ...percent(ours)],
-    ['rest: PostgreSQL, Redis, others', ...percent((p) => machine(p) - ours(p))],
+    ...Object.entries(rss.groupCpuS).map(([name, cpuS]) => [name, ...percent((p) => cpuS[p] ?? 0)]),
+    ['anything else', ...percent((p) => machine(p) - ours(p) - groups(p))],
     ['machine', ...percent(machine)],
   ]);
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ServiceRss {
   /** Highest VmRSS sampled in each phase, in MB. */
@@ -18,6 +18,8 @@ export interface ProcessUsage {
    * (a test suite in another shell makes every figure of the run noisy, and shows here).
    */
   machineCpuS: Record<string, number>;
+  /** CPU time, by phase, of processes found by their command line (PostgreSQL's backends for this run). */
+  groupCpuS: Record<string, Record<string, number>>;
 }
 
 const SAMPLE_EVERY_MS = 250;
@@ -35,13 +37,19 @@ export class RssSampler {
   private cpuAtPhaseStart: Record<string, number>;
   private machineAtPhaseStart = machineBusySeconds();
   private readonly peaks = new Map<string, Map<string, number>>();
-  private readonly usage: ProcessUsage = { services: {}, phaseS: {}, machineCpuS: {} };
+  private groupsAtPhaseStart: Record<string, Map<number, number>>;
+  private readonly usage: ProcessUsage = { services: {}, phaseS: {}, machineCpuS: {}, groupCpuS: {} };
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly pids: Record<string, number>) {
+  constructor(
+    private readonly pids: Record<string, number>,
+    private readonly groups: Record<string, RegExp> = {},
+  ) {
     for (const name of Object.keys(pids)) this.usage.services[name] = { peakMb: {}, hwmMb: 0, cpuS: {} };
+    for (const name of Object.keys(groups)) this.usage.groupCpuS[name] = {};
     this.sample();
     this.cpuAtPhaseStart = this.cpuNow();
+    this.groupsAtPhaseStart = this.groupsNow();
     this.timer = setInterval(() => this.sample(), SAMPLE_EVERY_MS);
   }
 
@@ -69,6 +77,16 @@ export class RssSampler {
       this.usage.services[name]!.cpuS[this.phase] = cpu[name]! - this.cpuAtPhaseStart[name]!;
     }
     this.usage.machineCpuS[this.phase] = machine - this.machineAtPhaseStart;
+    const groups = this.groupsNow();
+    for (const [name, members] of Object.entries(groups)) {
+      const before = this.groupsAtPhaseStart[name]!;
+      // A backend born during the phase counts from zero; one that ended during it is lost (pools keep theirs).
+      this.usage.groupCpuS[name]![this.phase] = [...members].reduce(
+        (sum, [pid, cpuS]) => sum + cpuS - (before.get(pid) ?? 0),
+        0,
+      );
+    }
+    this.groupsAtPhaseStart = groups;
     this.usage.phaseS[this.phase] = (Date.now() - this.phaseStartedAt) / 1000;
     this.cpuAtPhaseStart = cpu;
     this.machineAtPhaseStart = machine;
@@ -84,6 +102,27 @@ export class RssSampler {
 
   private cpuNow(): Record<string, number> {
     return Object.fromEntries(Object.entries(this.pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+  }
+
+  /** Each group's processes now, with their CPU time so far; one scan of /proc for all groups. */
+  private groupsNow(): Record<string, Map<number, number>> {
+    const found = Object.fromEntries(
+      Object.keys(this.groups).map((name) => [name, new Map<number, number>()]),
+    );
+    if (Object.keys(this.groups).length === 0) return found;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let cmdline: string;
+      try {
+        cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      } catch {
+        continue; // ended while we looked
+      }
+      for (const [name, pattern] of Object.entries(this.groups)) {
+        if (pattern.test(cmdline)) found[name]!.set(Number(entry), cpuSeconds(Number(entry)));
+      }
+    }
+    return found;
   }
 }
 

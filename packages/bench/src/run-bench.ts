@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { SERVICE_NAMES, launchSystem, waitFor, type RunningSystem } from '@aisha/testkit';
 import { benchGatewayHttp } from './gateway-http';
 import { benchPipeline, PIPELINE_LOAD } from './pipeline';
@@ -13,7 +12,8 @@ import { RssSampler } from './rss';
 import { readServiceLogs } from './service-logs';
 import { benchWebhookIngest, createBenchSigner, startJwksServer, WEBHOOK_LOAD } from './webhook-ingest';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
+const REDIS_PORT = 6379;
+const REDIS_URL = `redis://127.0.0.1:${REDIS_PORT}`;
 const RESULTS_FILE = path.resolve(__dirname, '../../../bench-results.json');
 const LOAD_PHASES = ['webhook', 'pipeline', 'gateway'];
 /** Long enough for four RSS samples of the services at rest. */
@@ -30,7 +30,6 @@ async function main() {
   // The baselines' queues live under a prefix of their own, removed at the end like the system's.
   const barePrefix = `{bench-${randomUUID().slice(0, 8)}}`;
   let system: RunningSystem | undefined;
-  let db: pg.Pool | undefined;
   try {
     step('starting fal-sim and the five services');
     system = await launchSystem({
@@ -56,12 +55,17 @@ async function main() {
       ...Object.fromEntries(SERVICE_NAMES.map((name) => [name, system!.pid(name)!])),
       bench: process.pid,
     };
-    const rss = new RssSampler(pids);
+    const rss = new RssSampler(pids, {
+      // PostgreSQL names each backend's database in its process title.
+      'postgres: this run’s backends': new RegExp(`^postgres: .* ${system.database} `),
+      'postgres: wal writer, checkpointer… (shared)':
+        /^postgres: \S+: (walwriter|checkpointer|background writer|autovacuum)/,
+      [`redis-server :${REDIS_PORT} (shared)`]: new RegExp(`^redis-server 127\\.0\\.0\\.1:${REDIS_PORT}`),
+    });
     await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
 
     rss.enter('setup');
     step('training two avatars through the API (preset fast)');
-    db = new pg.Pool({ connectionString: system.env.DATABASE_URL, max: 2 });
     const [gatewayAvatar, pipelineAvatar] = await Promise.all([
       trainReadyAvatar(system, 'bench gateway'),
       trainReadyAvatar(system, 'bench pipeline'),
@@ -74,7 +78,7 @@ async function main() {
 
     rss.enter('pipeline');
     step(`3. pipeline: ${PIPELINE_LOAD.generations} generations until completed`);
-    const pipeline = await benchPipeline({ system, db, redis, avatarId: pipelineAvatar });
+    const pipeline = await benchPipeline({ system, redis, avatarId: pipelineAvatar });
 
     rss.enter('gateway');
     step('1. bare enqueue baseline, then gateway POST /v1/generations');
@@ -118,7 +122,6 @@ async function main() {
     if (results.problems.length) process.exitCode = 1;
   } finally {
     step('stopping');
-    await db?.end();
     await system?.stop();
     await jwks.close();
     await forgetKeys(redis, [barePrefix, ...(system ? [system.prefix] : [])]);
