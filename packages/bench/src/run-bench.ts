@@ -10,7 +10,13 @@ import { trainReadyAvatar } from './ready-avatar';
 import { formatReport, type BenchResults } from './report';
 import { RssSampler } from './rss';
 import { readServiceLogs } from './service-logs';
-import { benchWebhookIngest, createBenchSigner, startJwksServer, WEBHOOK_LOAD } from './webhook-ingest';
+import {
+  benchWebhookIngest,
+  createBenchSigner,
+  startJwksServer,
+  WEBHOOK_LOAD,
+  type BenchSigner,
+} from './webhook-ingest';
 
 const REDIS_PORT = 6379;
 const REDIS_URL = `redis://127.0.0.1:${REDIS_PORT}`;
@@ -18,6 +24,15 @@ const RESULTS_FILE = path.resolve(__dirname, '../../../bench-results.json');
 const LOAD_PHASES = ['webhook', 'pipeline', 'gateway'];
 /** Long enough for four RSS samples of the services at rest. */
 const IDLE_WINDOW_MS = 1_000;
+
+interface Bench {
+  system: RunningSystem;
+  redis: Redis;
+  signer: BenchSigner;
+  /** The baselines' queues live under a prefix of their own, removed at the end like the system's. */
+  barePrefix: string;
+  tmpDir: string;
+}
 
 async function main() {
   const started = Date.now();
@@ -27,9 +42,23 @@ async function main() {
   const signer = createBenchSigner();
   const jwks = await startJwksServer(signer);
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-  // The baselines' queues live under a prefix of their own, removed at the end like the system's.
   const barePrefix = `{bench-${randomUUID().slice(0, 8)}}`;
   let system: RunningSystem | undefined;
+
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = () =>
+    (cleaning ??= (async () => {
+      step('stopping');
+      await system?.stop();
+      await jwks.close();
+      await forgetKeys(redis, [barePrefix, ...(system ? [system.prefix] : [])]);
+      redis.disconnect();
+      rmSync(tmpDir, { recursive: true, force: true });
+    })());
+  // Ctrl-C still drops the run's database and Redis keys.
+  const onInterrupt = () => void cleanUp().finally(() => process.exit(130));
+  process.once('SIGINT', onInterrupt);
+
   try {
     step('starting fal-sim and the five services');
     system = await launchSystem({
@@ -43,49 +72,8 @@ async function main() {
       },
     });
     jwks.includeKeysOf(`${system.urls['fal-sim']}/.well-known/jwks.json`);
-    // webhook-ingest fetches its JWKS on first use, and refuses (503) deliveries that arrive while that first
-    // fetch is in flight (fal retries them seconds later): load it now, as a readiness probe would.
-    await waitFor(
-      async () => (await fetch(`${system!.urls['webhook-ingest']}/readyz`)).ok,
-      10_000,
-      'webhook-ingest to load the JWKS',
-    );
-    // This process too: it holds the load generator (a worker thread) and the bare baselines.
-    const pids = {
-      ...Object.fromEntries(SERVICE_NAMES.map((name) => [name, system!.pid(name)!])),
-      bench: process.pid,
-    };
-    const rss = new RssSampler(pids, {
-      // PostgreSQL names each backend's database in its process title.
-      'postgres: this run’s backends': new RegExp(`^postgres: .* ${system.database} `),
-      'postgres: wal writer, checkpointer… (shared)':
-        /^postgres: \S+: (walwriter|checkpointer|background writer|autovacuum)/,
-      [`redis-server :${REDIS_PORT} (shared)`]: new RegExp(`^redis-server 127\\.0\\.0\\.1:${REDIS_PORT}`),
-    });
-    await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
-
-    rss.enter('setup');
-    step('training two avatars through the API (preset fast)');
-    const [gatewayAvatar, pipelineAvatar] = await Promise.all([
-      trainReadyAvatar(system, 'bench gateway'),
-      trainReadyAvatar(system, 'bench pipeline'),
-    ]);
-
-    // The gateway's benchmark leaves its generations queued (see gateway-http.ts), so it runs last.
-    rss.enter('webhook');
-    step('2. bare verify baseline, then webhook-ingest with signed deliveries');
-    const webhook = await benchWebhookIngest({ system, redis, signer, barePrefix, tmpDir });
-
-    rss.enter('pipeline');
-    step(`3. pipeline: ${PIPELINE_LOAD.generations} generations until completed`);
-    const pipeline = await benchPipeline({ system, redis, avatarId: pipelineAvatar });
-
-    rss.enter('gateway');
-    step('1. bare enqueue baseline, then gateway POST /v1/generations');
-    const gateway = await benchGatewayHttp({ system, redis, avatarId: gatewayAvatar, barePrefix });
-
-    const usage = rss.stop();
-    const results: BenchResults = {
+    const results = await measure({ system, redis, signer, barePrefix, tmpDir });
+    const report: BenchResults = {
       machine: {
         cpus: os.cpus().length,
         node: process.version,
@@ -93,41 +81,86 @@ async function main() {
         loadAverageAtStart,
       },
       totalS: (Date.now() - started) / 1000,
-      gateway: {
-        ...gateway,
-        ratio: {
-          perSecond: gateway.gateway.okPerSecond / gateway.bare.okPerSecond,
-          p99: gateway.gateway.latencyMs.p99 / gateway.bare.latencyMs.p99,
-        },
-      },
-      webhook: {
-        ...webhook,
-        ratio: {
-          perSecond: webhook.ingest.okPerSecond / webhook.bare.okPerSecond,
-          p99: webhook.ingest.latencyMs.p99 / webhook.bare.latencyMs.p99,
-        },
-      },
-      pipeline: {
-        ...pipeline,
-        ratioToGatewayIntake: pipeline.generationsPerSecond / gateway.gateway.okPerSecond,
-      },
-      rss: { phases: ['idle', ...LOAD_PHASES], ...usage },
-      logs: readServiceLogs(system),
-      problems: [],
+      ...results,
     };
-    results.problems = problemsOf(results);
-    writeFileSync(RESULTS_FILE, JSON.stringify(results, null, 2) + '\n');
-    console.log(formatReport(results));
+    report.problems = problemsOf(report);
+    writeFileSync(RESULTS_FILE, JSON.stringify(report, null, 2) + '\n');
+    console.log(formatReport(report));
     console.log(`\nfigures as JSON: ${path.relative(process.cwd(), RESULTS_FILE) || RESULTS_FILE}`);
-    if (results.problems.length) process.exitCode = 1;
+    if (report.problems.length) process.exitCode = 1;
   } finally {
-    step('stopping');
-    await system?.stop();
-    await jwks.close();
-    await forgetKeys(redis, [barePrefix, ...(system ? [system.prefix] : [])]);
-    redis.disconnect();
-    rmSync(tmpDir, { recursive: true, force: true });
+    await cleanUp();
+    process.off('SIGINT', onInterrupt);
   }
+}
+
+/** The four measurements, with the services' memory and CPU sampled throughout. */
+async function measure(bench: Bench): Promise<Omit<BenchResults, 'machine' | 'totalS'>> {
+  const { system } = bench;
+  // webhook-ingest fetches its JWKS on first use, and refuses (503) deliveries that arrive while that first
+  // fetch is in flight (fal retries them seconds later): load it now, as a readiness probe would.
+  await waitFor(
+    async () => (await fetch(`${system.urls['webhook-ingest']}/readyz`)).ok,
+    10_000,
+    'webhook-ingest to load the JWKS',
+  );
+  const rss = new RssSampler(
+    // This process too: it holds the load generator (a worker thread) and the bare baselines.
+    { ...Object.fromEntries(SERVICE_NAMES.map((name) => [name, system.pid(name)!])), bench: process.pid },
+    {
+      // PostgreSQL names each backend's database in its process title.
+      'postgres: this run’s backends': new RegExp(`^postgres: .* ${system.database} `),
+      'postgres: wal writer, checkpointer… (shared)':
+        /^postgres: \S+: (walwriter|checkpointer|background writer|autovacuum)/,
+      [`redis-server :${REDIS_PORT} (shared)`]: new RegExp(`^redis-server 127\\.0\\.0\\.1:${REDIS_PORT}`),
+    },
+  );
+  await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
+
+  rss.enter('setup');
+  step('training two avatars through the API (preset fast)');
+  const [gatewayAvatar, pipelineAvatar] = await Promise.all([
+    trainReadyAvatar(system, 'bench gateway'),
+    trainReadyAvatar(system, 'bench pipeline'),
+  ]);
+
+  // The gateway's benchmark leaves its generations queued (see gateway-http.ts), so it runs last.
+  rss.enter('webhook');
+  step('2. bare verify baseline, then webhook-ingest with signed deliveries');
+  const webhook = await benchWebhookIngest(bench);
+
+  rss.enter('pipeline');
+  step(`3. pipeline: ${PIPELINE_LOAD.generations} generations until completed`);
+  const pipeline = await benchPipeline({ ...bench, avatarId: pipelineAvatar });
+
+  rss.enter('gateway');
+  step('1. bare enqueue baseline, then gateway POST /v1/generations');
+  const gateway = await benchGatewayHttp({ ...bench, avatarId: gatewayAvatar });
+
+  return {
+    gateway: {
+      ...gateway,
+      ratio: {
+        perSecond: gateway.gateway.okPerSecond / gateway.bare.okPerSecond,
+        p99: gateway.gateway.latencyMs.p99 / gateway.bare.latencyMs.p99,
+      },
+    },
+    webhook: {
+      ...webhook,
+      ratio: {
+        perSecond: webhook.ingest.okPerSecond / webhook.bare.okPerSecond,
+        p99: webhook.ingest.latencyMs.p99 / webhook.bare.latencyMs.p99,
+      },
+    },
+    pipeline: {
+      ...pipeline,
+      ratioToGatewayIntake: pipeline.generationsPerSecond / gateway.gateway.okPerSecond,
+    },
+    rss: { phases: ['idle', ...LOAD_PHASES], ...rss.stop() },
+    // Read before stop(), which deletes the log directory.
+    logs: readServiceLogs(system),
+    problems: [],
+  };
 }
 
 /** A run whose load was refused or whose generations did not all finish measures the wrong thing: say so. */
