@@ -1,0 +1,35 @@
+import { runChaos } from './chaos-run';
+
+// Bounded for `npm test`; `npm run chaos` soaks for CHAOS_MINUTES (default 10).
+const soakMinutes = Number(process.env.CHAOS_MINUTES ?? 0);
+
+it(
+  'loses nothing and ends every row once, with processes killed, Redis restarted and fal misbehaving',
+  async () => {
+    const report = await runChaos({
+      trainings: Number(process.env.CHAOS_TRAININGS ?? 200),
+      generations: Number(process.env.CHAOS_GENERATIONS ?? 1000),
+      soakMs: soakMinutes * 60_000,
+      killEveryMs: 3_000,
+      settleMs: 180_000,
+      log: (line) => process.stdout.write(`[chaos] ${line}\n`),
+    });
+    const total = report.accepted.trainings + report.accepted.generations;
+    process.stdout.write(
+      `[chaos] ${JSON.stringify(report, null, 2)}\n` +
+        `[chaos] ${total} accepted, ${report.lost} lost, ${report.notTerminal} not terminal, ` +
+        `${report.multipleTerminalTransitions} ended twice, ${report.duplicateSubmissions} duplicate fal submissions ` +
+        `(${((100 * report.duplicateSubmissions) / total).toFixed(2)} %), time to terminal ` +
+        `p50 ${Math.round(report.timeToTerminalMs.p50)} ms, p99 ${Math.round(report.timeToTerminalMs.p99)} ms\n`,
+    );
+    expect(report.accepted.trainings).toBeGreaterThanOrEqual(200);
+    expect(report.accepted.generations).toBeGreaterThanOrEqual(1000);
+    expect(report.lost).toBe(0);
+    expect(report.notTerminal).toBe(0);
+    expect(report.multipleTerminalTransitions).toBe(0);
+    expect(report.duplicateSubmissions).toBeLessThanOrEqual(total * 0.005);
+    expect(report.redisRestarts).toBe(1);
+    expect(Object.values(report.kills).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3);
+  },
+  (soakMinutes * 60 + 480) * 1000,
+);
