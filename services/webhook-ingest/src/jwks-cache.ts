@@ -45,7 +45,10 @@ export class JwksCache {
   /** The cached keys, fetched first when missing or older than the maximum age. */
   async current(): Promise<KeyObject[]> {
     const stale = this.now() - this.fetchedAt > this.options.maxAgeMs;
-    if ((this.keys.length === 0 || stale) && this.mayAttempt(this.options.failureTtlMs)) await this.refresh();
+    // Deliveries arriving while the first fetch runs wait for it, rather than finding no key (and a 503).
+    if (this.inflight) await this.inflight;
+    else if ((this.keys.length === 0 || stale) && this.mayAttempt(this.options.failureTtlMs))
+      await this.refresh();
     return this.keys;
   }
 
