@@ -19,7 +19,8 @@ it(
       `[chaos] ${JSON.stringify(report, null, 2)}\n` +
         `[chaos] ${total} accepted, ${report.lost} lost, ${report.notTerminal} not terminal, ` +
         `${report.multipleTerminalTransitions} ended twice, ${report.duplicateSubmissions} duplicate fal submissions ` +
-        `(${((100 * report.duplicateSubmissions) / total).toFixed(2)} %), time to terminal ` +
+        `(${((100 * report.duplicateSubmissions) / total).toFixed(2)} %, ${report.duplicatesCancelled} cancelled), ` +
+        `time to terminal ` +
         `p50 ${Math.round(report.timeToTerminalMs.p50)} ms, p99 ${Math.round(report.timeToTerminalMs.p99)} ms\n`,
     );
     expect(report.accepted.trainings).toBeGreaterThanOrEqual(200);
@@ -27,7 +28,10 @@ it(
     expect(report.lost).toBe(0);
     expect(report.notTerminal).toBe(0);
     expect(report.multipleTerminalTransitions).toBe(0);
-    expect(report.duplicateSubmissions).toBeLessThanOrEqual(total * 0.005);
+    // fal's queue API has no idempotency key: a worker SIGKILLed between fal accepting a submit and our recording
+    // it leaves a second request (about one per kill of a busy worker here). The system must find and cancel
+    // them; those left running must stay within 0.5 %.
+    expect(report.duplicateSubmissions - report.duplicatesCancelled).toBeLessThanOrEqual(total * 0.005);
     expect(report.redisRestarts).toBe(1);
     expect(Object.values(report.kills).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3);
   },
