@@ -125,6 +125,8 @@ if (!stopping) {
     `Avatar backend running (${simulator ? 'simulator mode: fal-sim stands in for fal.ai' : 'fal.ai mode'})`,
     running.has('gateway') && `  API          ${url('gateway', '/v1')}`,
     running.has('gateway') &&
+      `  API docs     ${url('gateway', '/docs')}  (OpenAPI: ${url('gateway', '/openapi.json')})`,
+    running.has('gateway') &&
       `  Bull Board   ${url('gateway', '/admin/queues')}  (ADMIN_KEY${simulator ? ': admin-key' : ''})`,
     running.has('webhook-ingest') && `  Webhooks     ${url('webhook-ingest', '/v1/fal/webhook')}`,
     running.has('fal-sim') && `  fal-sim      ${url('fal-sim')}`,
