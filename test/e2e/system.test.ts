@@ -100,6 +100,33 @@ it('loses nothing when a worker is killed and restarted between two requests', a
   );
 }, 60_000);
 
+it('adopts the request of a submit whose answer was lost, rather than paying for a second', async () => {
+  const avatar = await system.api('POST', '/v1/avatars', {
+    name: 'e2e lost answer',
+    training_type: 'portrait',
+    images_data_url: await uploadPhotos(),
+  });
+  await system.api('POST', `/v1/avatars/${avatar.body.id}/trainings`, { preset: 'fast' });
+  await untilTerminal(`/v1/avatars/${avatar.body.id}`, ['ready', 'failed']);
+
+  // fal accepts the submit, but its answer never reaches the worker (a reset connection).
+  await system.sim('faults', { lostAnswerRate: 1 });
+  const generation = await system.api('POST', '/v1/generations', {
+    avatar_id: avatar.body.id,
+    prompt: 'lost',
+  });
+  const requestsFor = async () =>
+    ((await system.sim('requests')) as { webhook_url: string | null }[]).filter((r) =>
+      r.webhook_url?.includes(`id=${generation.body.id}&`),
+    );
+  await waitFor(async () => (await requestsFor()).length > 0, 15_000, 'fal to accept the submit');
+  await system.sim('faults', { lostAnswerRate: 0 });
+
+  const done = await untilTerminal(`/v1/generations/${generation.body.id}`, ['completed', 'failed']);
+  expect(done.status).toBe('completed');
+  expect(await requestsFor()).toHaveLength(1);
+}, 60_000);
+
 it('stops every service cleanly on SIGTERM (exit code 0)', async () => {
   const codes = await system.stop();
   expect(codes).toEqual(Object.fromEntries(SERVICE_NAMES.map((name) => [name, 0])));

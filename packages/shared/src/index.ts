@@ -14,6 +14,7 @@ export * from './fal/build-input';
 export * from './fal/errors';
 export * from './fal/client';
 export * from './fal/webhook';
+export * from './fal/submission-nonce';
 export * from './fal/prices';
 export * from './http/problem';
 export * from './http/ops-router';

@@ -87,6 +87,7 @@ export async function startWorkerService(
     webhookBaseUrl: config.webhook.publicBaseUrl,
     prices: config.prices,
     breakerDelayMs: config.worker.breakerResetMs,
+    adoptWindowMs: config.worker.adoptWindowMs,
   };
 
   const worker = new Worker(spec.queue, (job: Job, token?: string) => handlers[job.name]!(job, token!, ctx), {

@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
-import { falSubmission, type FalSubmission } from '@aisha/shared';
+import { falSubmission, submissionNonceKey, type FalSubmission } from '@aisha/shared';
+
+/** A submit we started: its nonce and when. Written before the call, so that a retry knows to look for it. */
+export interface SubmitIntent {
+  nonce: string;
+  at: string;
+}
 
 /**
  * One fal submission per job, claimed in Redis with SET NX. The job's own data carries the submission too, but a
@@ -27,7 +33,27 @@ export class SubmissionClaims {
     return owner ? { owner, ours: false } : { owner: submission, ours: true };
   }
 
-  private key(jobId: string): string {
-    return `${this.prefix}:fal-submission:${this.queue}:${jobId}`;
+  /** The last submit started for the job whose answer may not have reached us. */
+  async intent(jobId: string): Promise<SubmitIntent | undefined> {
+    const raw = await this.redis.get(this.key(jobId, 'fal-intent'));
+    return raw ? (JSON.parse(raw) as SubmitIntent) : undefined;
+  }
+
+  async recordIntent(jobId: string, intent: SubmitIntent): Promise<void> {
+    await this.redis.set(this.key(jobId, 'fal-intent'), JSON.stringify(intent), 'EX', this.ttlS);
+  }
+
+  /** fal answered (with an error): no request was created, nothing to look for. */
+  async clearIntent(jobId: string): Promise<void> {
+    await this.redis.del(this.key(jobId, 'fal-intent'));
+  }
+
+  /** The fal request whose verified webhook carried this nonce (recorded by webhook-ingest), if any came yet. */
+  async requestForNonce(nonce: string): Promise<string | undefined> {
+    return (await this.redis.get(submissionNonceKey(this.prefix, nonce))) ?? undefined;
+  }
+
+  private key(jobId: string, kind = 'fal-submission'): string {
+    return `${this.prefix}:${kind}:${this.queue}:${jobId}`;
   }
 }

@@ -1,6 +1,12 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { ZodError } from 'zod';
-import { estimateCostUsd, type FalEndpointId, type FalSubmission } from '@aisha/shared';
+import {
+  classifyFalError,
+  estimateCostUsd,
+  newSubmissionNonce,
+  type FalEndpointId,
+  type FalSubmission,
+} from '@aisha/shared';
 import { handleFalFailure, type Subject } from './handle-fal-failure';
 import type { WorkerContext } from './worker-context';
 
@@ -12,7 +18,8 @@ export interface SubmitSpec {
 /**
  * The story of a submit: reuse a submission already recorded for this job; otherwise build and validate fal's
  * input, submit it (through the breaker, with a webhook), claim it for the job, record it on the job, emit
- * `submitted`. A job retried after a crash never submits twice when its first submission was recorded.
+ * `submitted`. A job retried after a crash never submits twice when its first submission was recorded, and
+ * adopts the request of a submit it never heard back from when that request's webhook names it.
  */
 export async function submitRequest(
   job: Job<{ submission?: FalSubmission }>,
@@ -42,21 +49,8 @@ export async function submitRequest(
     throw new UnrecoverableError(message);
   }
 
-  const webhookUrl = `${ctx.webhookBaseUrl}/v1/fal/webhook?entity=${subject.entity}&id=${encodeURIComponent(subject.id)}`;
-  let requestId: string;
-  try {
-    ({ requestId } = await ctx.fal.call(spec.endpoint, 'submit', (signal) =>
-      ctx.fal.fal.submit(spec.endpoint, spec.input, { webhookUrl, signal }),
-    ));
-  } catch (err) {
-    return handleFalFailure(err, job, token, ctx, { ...subject, endpoint: spec.endpoint });
-  }
-
-  const submission: FalSubmission = {
-    falRequestId: requestId,
-    endpoint: spec.endpoint,
-    submittedAt: new Date().toISOString(),
-  };
+  const submission =
+    (await adoptUnansweredSubmit(job, token, ctx, spec)) ?? (await submitNow(job, token, ctx, subject, spec));
   const { owner, ours } = await ctx.claims.claim(jobId, submission);
   if (ours) {
     ctx.metrics.estimatedCost.inc(
@@ -71,6 +65,60 @@ export async function submitRequest(
   ctx.metrics.jobs.inc({ queue: ctx.queueName, job: job.name, outcome: 'submitted' });
   ctx.log.info({ jobId, falRequestId: owner.falRequestId, endpoint: owner.endpoint }, 'submitted to fal');
   return owner;
+}
+
+/**
+ * A previous run of this job may have reached fal without our hearing back (a crash, a timeout): fal's queue has
+ * no idempotency key, so submitting again would make a second, billed request. Adopt the request whose verified
+ * webhook carried the previous submit's nonce; while none has come, wait (without spending an attempt) up to
+ * FAL_ADOPT_WINDOW_MS, then give up and submit again (the sweep cancels the orphan if one turns up later).
+ */
+async function adoptUnansweredSubmit(
+  job: Job,
+  token: string,
+  ctx: WorkerContext,
+  spec: SubmitSpec,
+): Promise<FalSubmission | undefined> {
+  const previous = await ctx.claims.intent(job.id!);
+  if (!previous) return undefined;
+  const adopted = await ctx.claims.requestForNonce(previous.nonce);
+  if (adopted) {
+    ctx.log.info({ jobId: job.id, falRequestId: adopted }, 'adopted the request of an unanswered submit');
+    return { falRequestId: adopted, endpoint: spec.endpoint, submittedAt: previous.at };
+  }
+  const waitedMs = Date.now() - Date.parse(previous.at);
+  if (waitedMs >= ctx.adoptWindowMs) return undefined;
+  const delay = Math.min(2_000, ctx.adoptWindowMs - waitedMs);
+  ctx.metrics.rateLimitDelays.inc({ queue: ctx.queueName, reason: 'awaiting_webhook' });
+  await job.moveToDelayed(Date.now() + delay, token);
+  throw new DelayedError();
+}
+
+async function submitNow(
+  job: Job,
+  token: string,
+  ctx: WorkerContext,
+  subject: Pick<Subject, 'entity' | 'id'>,
+  spec: SubmitSpec,
+): Promise<FalSubmission> {
+  const nonce = newSubmissionNonce();
+  const submittedAt = new Date().toISOString();
+  await ctx.claims.recordIntent(job.id!, { nonce, at: submittedAt });
+  const webhookUrl =
+    `${ctx.webhookBaseUrl}/v1/fal/webhook?entity=${subject.entity}&id=${encodeURIComponent(subject.id)}` +
+    `&nonce=${nonce}`;
+  try {
+    const { requestId } = await ctx.fal.call(spec.endpoint, 'submit', (signal) =>
+      ctx.fal.fal.submit(spec.endpoint, spec.input, { webhookUrl, signal }),
+    );
+    return { falRequestId: requestId, endpoint: spec.endpoint, submittedAt };
+  } catch (err) {
+    // An answer (429, 5xx, 4xx) or a call never made (open breaker) created nothing at fal; only silence may have.
+    const failure = classifyFalError(err);
+    if (failure.status !== undefined || failure.kind === 'breaker_open')
+      await ctx.claims.clearIntent(job.id!);
+    return handleFalFailure(err, job, token, ctx, { ...subject, endpoint: spec.endpoint });
+  }
 }
 
 function announce(ctx: WorkerContext, subject: Pick<Subject, 'entity' | 'id'>, submission: FalSubmission) {

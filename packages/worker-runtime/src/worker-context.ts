@@ -19,6 +19,8 @@ export interface WorkerContext {
   prices: Record<string, PriceEntry>;
   /** How long an open breaker delays a job (about the breaker's reset time). */
   breakerDelayMs: number;
+  /** How long a retried job waits for the webhook of a submit it never heard back from before submitting again. */
+  adoptWindowMs: number;
 }
 
 export type JobHandler = (job: Job, token: string, ctx: WorkerContext) => Promise<unknown>;

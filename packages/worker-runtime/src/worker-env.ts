@@ -13,6 +13,8 @@ export const workerSettingsEnv = z
     FAL_CALL_TIMEOUT_MS: ms(14_000),
     FAL_BREAKER_RESET_MS: ms(30_000),
     WORKER_SHUTDOWN_GRACE_MS: ms(8_000),
+    // See adoptUnansweredSubmit: a crash or timeout mid-submit waits this long for fal's webhook before resubmitting.
+    FAL_ADOPT_WINDOW_MS: ms(60_000),
   })
   .transform((env) => ({
     concurrency: env.WORKER_CONCURRENCY,
@@ -21,6 +23,7 @@ export const workerSettingsEnv = z
     falCallTimeoutMs: env.FAL_CALL_TIMEOUT_MS,
     breakerResetMs: env.FAL_BREAKER_RESET_MS,
     shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
+    adoptWindowMs: env.FAL_ADOPT_WINDOW_MS,
   }));
 
 export const workerSections = {

@@ -47,7 +47,7 @@ export function workerMetrics(registry: Registry, breakers: () => BreakerRegistr
     }),
     rateLimitDelays: new Counter({
       name: 'worker_rate_limit_delays_total',
-      help: 'Jobs delayed without spending an attempt (fal 429, open breaker)',
+      help: 'Jobs delayed without spending an attempt (fal 429, open breaker, awaiting the webhook of an unanswered submit)',
       labelNames: ['queue', 'reason'],
       registers: [registry],
     }),

@@ -46,7 +46,10 @@ describe('workers submit to fal with the real field names', () => {
     expect(request.endpoint).toBe('fal-ai/flux-lora-portrait-trainer');
     expect(FAL_ENDPOINTS[request.endpoint].input.safeParse(request.input).success).toBe(true);
     expect(request.input).toMatchObject({ steps: 500, learning_rate: 0.0002, trigger_phrase: 'TOK' });
-    expect(request.webhookUrl).toBe('http://127.0.0.1:9/v1/fal/webhook?entity=training&id=tr-1');
+    // The nonce lets a retry adopt this request should its answer be lost (shared/fal/submission-nonce.ts).
+    expect(request.webhookUrl).toMatch(
+      /^http:\/\/127\.0\.0\.1:9\/v1\/fal\/webhook\?entity=training&id=tr-1&nonce=[0-9a-f]{32}$/,
+    );
     expect(job!.data.submission.falRequestId).toBe(request.requestId);
   });
 

@@ -5,6 +5,7 @@ import {
   JOBS,
   falEvent,
   falEventJobId,
+  submissionNonceKey,
   webhookOutcome,
   type Entity,
   type FalEvent,
@@ -15,6 +16,8 @@ export interface DeliveryHints {
   /** From the webhook URL, which fal does not sign: passed on as hints, never as identity. */
   entity?: Entity;
   id?: string;
+  /** The submit's nonce (see shared/fal/submission-nonce.ts): lets a retried job adopt this request. */
+  nonce?: string;
 }
 
 /**
@@ -30,6 +33,8 @@ export class DeliveryRecorder {
     private readonly seenTtlS = 24 * 3600,
     // Held while the event is being added: if we crash in between, fal's retry is not taken for a duplicate.
     private readonly claimTtlS = 10,
+    // As long as a job may be retried (BullMQ keeps failed jobs 7 days).
+    private readonly nonceTtlS = 7 * 24 * 3600,
   ) {}
 
   async record(
@@ -37,6 +42,15 @@ export class DeliveryRecorder {
     hints: DeliveryHints,
     now = new Date(),
   ): Promise<'accepted' | 'duplicate'> {
+    if (hints.nonce) {
+      await this.redis.set(
+        submissionNonceKey(this.prefix, hints.nonce),
+        body.request_id,
+        'EX',
+        this.nonceTtlS,
+        'NX',
+      );
+    }
     const seenKey = `${this.prefix}:fal-webhook-seen:${body.request_id}`;
     const claimed = await this.redis.set(seenKey, 'in-flight', 'EX', this.claimTtlS, 'NX');
     if (claimed === null) return 'duplicate';

@@ -1,5 +1,5 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import { falWebhookBody, problem, sendProblem, type Logger } from '@aisha/shared';
+import { falWebhookBody, problem, sendProblem, submissionNonce, type Logger } from '@aisha/shared';
 import type { JwksCache } from './jwks-cache';
 import type { DeliveryOutcome, IngestMetrics } from './metrics';
 import type { DeliveryHints, DeliveryRecorder } from './record-delivery';
@@ -30,7 +30,11 @@ export function webhookRoutes(deps: WebhookRouteDeps): Router {
   router.post('/v1/fal/webhook', raw, async (req, res) => {
     const entity =
       req.query.entity === 'training' || req.query.entity === 'generation' ? req.query.entity : undefined;
-    await handleDelivery(deps, req, res, { entity, id: idHint(req.query.id) });
+    await handleDelivery(deps, req, res, {
+      entity,
+      id: idHint(req.query.id),
+      nonce: submissionNonce.safeParse(req.query.nonce).data,
+    });
   });
   router.post('/api/avatar/status_update', raw, async (req, res) => {
     const entity = SEED_TRAINING_TYPES[String(req.query.training_type)];
