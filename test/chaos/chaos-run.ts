@@ -82,6 +82,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         FAL_BREAKER_RESET_MS: '2000',
         SWEEP_EVERY_S: '1',
         ORPHAN_AFTER_S: String(ORPHAN_AFTER_S),
+        FAL_ADOPT_WINDOW_MS: '10000',
         POLL_TRAINING_AFTER_S: '3',
         POLL_GENERATION_AFTER_S: '3',
         TRAINING_DEADLINE_S: String(Math.ceil((options.settleMs + (options.soakMs ?? 0)) / 1000) + 600),

@@ -28,10 +28,9 @@ it(
     expect(report.lost).toBe(0);
     expect(report.notTerminal).toBe(0);
     expect(report.multipleTerminalTransitions).toBe(0);
-    // fal's queue API has no idempotency key: a worker SIGKILLed between fal accepting a submit and our recording
-    // it leaves a second request (about one per kill of a busy worker here). The system must find and cancel
-    // them; those left running must stay within 0.5 %.
-    expect(report.duplicateSubmissions - report.duplicatesCancelled).toBeLessThanOrEqual(total * 0.005);
+    // fal's queue API has no idempotency key: a worker SIGKILLed while fal accepts a submit leaves a request we
+    // never heard of. Workers adopt such requests through their webhook's nonce; what slips through stays rare.
+    expect(report.duplicateSubmissions).toBeLessThanOrEqual(total * 0.005);
     expect(report.redisRestarts).toBe(1);
     expect(Object.values(report.kills).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3);
   },
