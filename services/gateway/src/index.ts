@@ -64,7 +64,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     {
       connection: consumer,
       prefix,
-      concurrency: 8,
+      concurrency: config.limits.recorderConcurrency,
     },
   );
   // Connection errors while Redis restarts: BullMQ reconnects by itself; they belong in our log, not the console.
