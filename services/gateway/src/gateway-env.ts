@@ -29,7 +29,10 @@ export const limitsEnv = z
     // fal-events applied at once; each holds a PostgreSQL connection (the pool has 20) for a short transaction.
     RECORDER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(16),
   })
-  .transform((env) => ({ perMinute: env.RATE_LIMIT_PER_MINUTE, recorderConcurrency: env.RECORDER_CONCURRENCY }));
+  .transform((env) => ({
+    perMinute: env.RATE_LIMIT_PER_MINUTE,
+    recorderConcurrency: env.RECORDER_CONCURRENCY,
+  }));
 
 export const gatewaySections = {
   limits: limitsEnv,
