@@ -80,13 +80,15 @@ async function expireOverdue(entity: Entity, deadlineMs: number, deps: SweepDeps
 /**
  * Queued rows whose enqueue failed, whose job Redis lost, or whose job ended without its outcome reaching us:
  * failed by BullMQ itself (stalled too often by crashing workers) or completed while its `submitted` event was
- * lost. A finished job is retried once the row has waited `graceMs`; it resumes from its recorded submission, so
- * fal sees no second request.
+ * lost. A finished job is retried; it resumes from its recorded submission, so fal sees no second request.
  */
 async function requeueLost(entity: Entity, graceMs: number, deps: SweepDeps): Promise<number> {
   const { jobs } = deps;
+  // A fresh row's job is where the gateway just put it: only rows whose enqueue failed, or that have waited longer
+  // than `graceMs`, are worth a look in Redis (a large, young backlog costs the sweep nothing).
   const { rows } = await deps.pool.query(
-    `SELECT *, updated_at < now() - make_interval(secs => $1) AS overdue FROM ${TABLE[entity]} WHERE status = 'queued'`,
+    `SELECT * FROM ${TABLE[entity]}
+     WHERE status = 'queued' AND (NOT enqueued OR updated_at < now() - make_interval(secs => $1))`,
     [graceMs / 1000],
   );
   let requeued = 0;
@@ -95,7 +97,7 @@ async function requeueLost(entity: Entity, graceMs: number, deps: SweepDeps): Pr
     const job = row.enqueued ? await queue.getJob(row.id) : undefined;
     if (job) {
       const state = await job.getState();
-      if (!row.overdue || (state !== 'failed' && state !== 'completed')) continue;
+      if (state !== 'failed' && state !== 'completed') continue;
       await job.retry(state);
       deps.log.warn({ id: row.id, state }, 'job ended but its row is still queued; retrying it');
       requeued += 1;

@@ -60,7 +60,13 @@ describe('the sweep', () => {
     expect(await portraitQueue.getJob(trainingId)).toBeDefined();
     await portraitQueue.remove(trainingId);
     expect(await portraitQueue.getJob(trainingId)).toBeUndefined();
+    // A row younger than the poll delay is left alone: its job may only just have been added.
+    await system.gateway.sweepNow();
+    expect(await portraitQueue.getJob(trainingId)).toBeUndefined();
 
+    await system.db.query("UPDATE trainings SET updated_at = now() - interval '1 hour' WHERE id = $1", [
+      trainingId,
+    ]);
     await system.gateway.sweepNow();
     const job = await portraitQueue.getJob(trainingId);
     expect(job?.name).toBe(JOBS.submitTraining);
