@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
+import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
 import { problem, sendProblem } from '@aisha/shared';
 
@@ -34,13 +35,23 @@ export async function seedApiKeys(
   );
 }
 
-/** `Authorization: Bearer <key>` → the calling tenant, or 401 problem+json. */
-export function requireApiKey(pool: pg.Pool) {
+/**
+ * `Authorization: Bearer <key>` → the calling tenant, or 401 problem+json. Known keys are remembered for
+ * `cacheTtlMs`, saving a PostgreSQL round trip per request: keys are revoked only when a gateway starts with a new
+ * API_KEYS, so another replica accepts a revoked key for at most that long. Unknown keys are never remembered.
+ */
+export function requireApiKey(pool: pg.Pool, cacheTtlMs = 60_000) {
+  const known = new LRUCache<string, Caller>({ max: 10_000, ttl: cacheTtlMs });
   return async (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('authorization') ?? '';
     const key = /^Bearer (.+)$/i.exec(header)?.[1]?.trim();
     if (!key) return sendProblem(res, problem(401, 'missing API key: send Authorization: Bearer <key>'));
     const hash = hashKey(key);
+    const cached = known.get(hash.toString('hex'));
+    if (cached) {
+      res.locals.caller = cached;
+      return next();
+    }
     const { rows } = await pool.query<{ id: string; tenant_id: string; key_hash: Buffer }>(
       'SELECT id, tenant_id, key_hash FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
       [hash],
@@ -49,7 +60,9 @@ export function requireApiKey(pool: pg.Pool) {
     // The lookup is by hash; the comparison is constant-time all the same.
     if (!row || !timingSafeEqual(row.key_hash, hash))
       return sendProblem(res, problem(401, 'unknown or revoked API key'));
-    res.locals.caller = { tenantId: row.tenant_id, apiKeyId: String(row.id) } satisfies Caller;
+    const caller = { tenantId: row.tenant_id, apiKeyId: String(row.id) } satisfies Caller;
+    known.set(hash.toString('hex'), caller);
+    res.locals.caller = caller;
     next();
   };
 }
