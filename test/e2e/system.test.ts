@@ -21,6 +21,18 @@ async function uploadPhotos() {
   return uploadSamplePhotos(createFal({ key: 'fal-sim-key', queueUrl: sim, restUrl: sim }), 4);
 }
 
+/** A portrait avatar, trained with the `fast` preset, ready to generate with. */
+async function readyPortraitAvatar(name: string): Promise<string> {
+  const avatar = await system.api('POST', '/v1/avatars', {
+    name,
+    training_type: 'portrait',
+    images_data_url: await uploadPhotos(),
+  });
+  await system.api('POST', `/v1/avatars/${avatar.body.id}/trainings`, { preset: 'fast' });
+  await untilTerminal(`/v1/avatars/${avatar.body.id}`, ['ready', 'failed']);
+  return avatar.body.id;
+}
+
 async function untilTerminal(route: string, terminal: string[]) {
   return waitFor(
     async () => {
@@ -84,15 +96,9 @@ it('serves metrics and health on every service, and Bull Board only with the adm
 
 it('loses nothing when a worker is killed and restarted between two requests', async () => {
   await system.kill('ultra-worker');
-  const avatar = await system.api('POST', '/v1/avatars', {
-    name: 'e2e crash',
-    training_type: 'portrait',
-    images_data_url: await uploadPhotos(),
-  });
-  await system.api('POST', `/v1/avatars/${avatar.body.id}/trainings`, { preset: 'fast' });
-  await untilTerminal(`/v1/avatars/${avatar.body.id}`, ['ready', 'failed']);
+  const avatarId = await readyPortraitAvatar('e2e crash');
   // Accepted while no generation worker runs: the job waits in Redis.
-  const generation = await system.api('POST', '/v1/generations', { avatar_id: avatar.body.id, prompt: 'x' });
+  const generation = await system.api('POST', '/v1/generations', { avatar_id: avatarId, prompt: 'x' });
   expect(generation.status).toBe(202);
   await system.start('ultra-worker');
   expect((await untilTerminal(`/v1/generations/${generation.body.id}`, ['completed', 'failed'])).status).toBe(
@@ -101,18 +107,12 @@ it('loses nothing when a worker is killed and restarted between two requests', a
 }, 60_000);
 
 it('adopts the request of a submit whose answer was lost, rather than paying for a second', async () => {
-  const avatar = await system.api('POST', '/v1/avatars', {
-    name: 'e2e lost answer',
-    training_type: 'portrait',
-    images_data_url: await uploadPhotos(),
-  });
-  await system.api('POST', `/v1/avatars/${avatar.body.id}/trainings`, { preset: 'fast' });
-  await untilTerminal(`/v1/avatars/${avatar.body.id}`, ['ready', 'failed']);
+  const avatarId = await readyPortraitAvatar('e2e lost answer');
 
   // fal accepts the submit, but its answer never reaches the worker (a reset connection).
   await system.sim('faults', { lostAnswerRate: 1 });
   const generation = await system.api('POST', '/v1/generations', {
-    avatar_id: avatar.body.id,
+    avatar_id: avatarId,
     prompt: 'lost',
   });
   const requestsFor = async () =>
