@@ -29,24 +29,20 @@ export function formatReport(r: BenchResults): string {
     `aisha bench — ${r.machine.cpus} CPUs, node ${r.machine.node}, ${r.machine.startedAt}, ran ${r.totalS.toFixed(0)} s, load average at start ${r.machine.loadAverageAtStart.toFixed(1)}`,
     '',
     `1. gateway POST /v1/generations — ${GATEWAY_LOAD.connections} connections, ${GATEWAY_LOAD.durationS} s each after ${GATEWAY_LOAD.warmupS} s of warm-up`,
-    ...indent(
-      table([
-        ['', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors'],
-        loadRow('bare: express.json + queue.add', r.gateway.bare),
-        loadRow('gateway', r.gateway.gateway),
-        ['gateway / bare', times(r.gateway.ratio.perSecond), '', times(r.gateway.ratio.p99), '', ''],
-      ]),
+    ...comparison(
+      'req/s',
+      ['bare: express.json + queue.add', r.gateway.bare],
+      ['gateway', r.gateway.gateway],
+      ['gateway / bare', r.gateway.ratio],
     ),
     `   workers paused while measured (like the bare queue, nothing consumes): ${int(r.gateway.backlog.generations)} generations left queued`,
     '',
     `2. webhook-ingest, signed deliveries — ${WEBHOOK_LOAD.connections} connections, ${int(WEBHOOK_LOAD.deliveries)} unique deliveries each after ${int(WEBHOOK_LOAD.warmup)} of warm-up`,
-    ...indent(
-      table([
-        ['', 'deliveries/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors'],
-        loadRow('bare: sha256 + ed25519 + queue.add', r.webhook.bare),
-        loadRow('webhook-ingest', r.webhook.ingest),
-        ['ingest / bare', times(r.webhook.ratio.perSecond), '', times(r.webhook.ratio.p99), '', ''],
-      ]),
+    ...comparison(
+      'deliveries/s',
+      ['bare: sha256 + ed25519 + queue.add', r.webhook.bare],
+      ['webhook-ingest', r.webhook.ingest],
+      ['ingest / bare', r.webhook.ratio],
     ),
     `   webhook-ingest counted: ${Object.entries(r.webhook.ingestOutcomes)
       .map(([outcome, n]) => `${outcome} ${int(n)}`)
@@ -94,6 +90,23 @@ export function formatReport(r: BenchResults): string {
   }
   if (r.problems.length) out.push('', 'PROBLEMS:', ...r.problems.map((p) => `   ${p}`));
   return out.join('\n');
+}
+
+/** A load benchmark against its bare baseline: both rows, then the ratios. */
+function comparison(
+  unit: string,
+  [bareLabel, bare]: [string, LoadResult],
+  [oursLabel, ours]: [string, LoadResult],
+  [ratioLabel, ratio]: [string, { perSecond: number; p99: number }],
+): string[] {
+  return indent(
+    table([
+      ['', unit, 'p50 ms', 'p99 ms', 'non-2xx', 'errors'],
+      loadRow(bareLabel, bare),
+      loadRow(oursLabel, ours),
+      [ratioLabel, times(ratio.perSecond), '', times(ratio.p99), '', ''],
+    ]),
+  );
 }
 
 function loadRow(label: string, load: LoadResult): string[] {
