@@ -113,10 +113,11 @@ async function submitNow(
     );
     return { falRequestId: requestId, endpoint: spec.endpoint, submittedAt };
   } catch (err) {
-    // An answer (429, 5xx, 4xx) or a call never made (open breaker) created nothing at fal; only silence may have.
+    // An answer from fal (4xx, 500, 503) or a call never made (open breaker) created nothing there. Silence, and a
+    // proxy's 502/504 (fal may have accepted behind it), may have: the intent stays for the retry to look for.
     const failure = classifyFalError(err);
-    if (failure.status !== undefined || failure.kind === 'breaker_open')
-      await ctx.claims.clearIntent(job.id!);
+    const answered = failure.status !== undefined && failure.status !== 502 && failure.status !== 504;
+    if (answered || failure.kind === 'breaker_open') await ctx.claims.clearIntent(job.id!);
     return handleFalFailure(err, job, token, ctx, { ...subject, endpoint: spec.endpoint });
   }
 }
