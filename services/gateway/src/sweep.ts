@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { FalEndpointId, Logger } from '@aisha/shared';
 import type { JobEnqueuer } from './enqueue-jobs';
-import { recordEvent, type RecorderDeps } from './recorder/record-event';
+import { cancelDuplicate, recordDuplicate, recordEvent, type RecorderDeps } from './recorder/record-event';
 
 export interface SweepSettings {
   everyMs: number;
@@ -149,29 +149,14 @@ async function cancelOrphans(orphanAfterMs: number, deps: SweepDeps): Promise<vo
       [entity, orphanAfterMs / 1000],
     );
     for (const orphan of rows) {
-      const { rowCount } = await deps.pool.query(
-        'INSERT INTO duplicate_requests (fal_request_id, entity, row_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-        [orphan.fal_request_id, entity, orphan.id],
-      );
+      const news = await recordDuplicate(deps.pool, entity, orphan.id, orphan.fal_request_id);
       await deps.pool.query('DELETE FROM parked_events WHERE fal_request_id = $1', [orphan.fal_request_id]);
-      if (rowCount !== 1) continue;
-      deps.onDuplicate?.(entity);
-      deps.log.warn(
-        { id: orphan.id, falRequestId: orphan.fal_request_id },
-        'orphan fal request; cancelling it',
-      );
-      // A row that ended without ever being bound names no endpoint to cancel on: counted only.
-      if (!orphan.fal_endpoint) continue;
-      await deps.jobs.cancel(
-        {
-          entity,
-          id: orphan.id,
-          falRequestId: orphan.fal_request_id,
-          endpoint: orphan.fal_endpoint,
-          reason: 'duplicate',
-        },
-        deps.jobs.queueOf(entity, undefined, orphan.fal_endpoint),
-      );
+      if (news) {
+        await cancelDuplicate(
+          { entity, id: orphan.id, falRequestId: orphan.fal_request_id, endpoint: orphan.fal_endpoint },
+          deps,
+        );
+      }
     }
   }
 }

@@ -42,11 +42,7 @@ async function bindSubmission(event: FalEvent, deps: RecorderDeps): Promise<stri
     const row = rows[0];
     if (!row) return 'unknown row';
     if (row.fal_request_id && row.fal_request_id !== falRequestId) {
-      const { rowCount } = await db.query(
-        'INSERT INTO duplicate_requests (fal_request_id, entity, row_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-        [falRequestId, entity, id],
-      );
-      return rowCount === 1 ? 'duplicate' : 'duplicate again';
+      return (await recordDuplicate(db, entity, id, falRequestId)) ? 'duplicate' : 'duplicate again';
     }
     if (row.fal_request_id === falRequestId) return 'already bound';
     await db.query(
@@ -60,17 +56,39 @@ async function bindSubmission(event: FalEvent, deps: RecorderDeps): Promise<stri
       await recordTransition(db, entity, id, 'queued', 'submitted', 'worker', falRequestId);
     return 'bound';
   });
-  if (outcome === 'duplicate') {
-    // A second fal request for one row: the first binding wins, the other is cancelled at fal and counted.
-    deps.onDuplicate?.(entity);
-    deps.log.warn({ id, falRequestId }, 'duplicate fal submission; cancelling it');
-    await deps.jobs.cancel(
-      { entity, id, falRequestId, endpoint, reason: 'duplicate' },
-      deps.jobs.queueOf(entity, undefined, endpoint),
-    );
-  }
+  // A second fal request for one row: the first binding wins, the other is cancelled at fal and counted.
+  if (outcome === 'duplicate') await cancelDuplicate({ entity, id, falRequestId, endpoint }, deps);
   if (outcome === 'bound') await applyParked(falRequestId, deps);
   return outcome;
+}
+
+/** Notes a second fal request for a row; true the first time it is seen (so it is counted and cancelled once). */
+export async function recordDuplicate(
+  db: Pick<pg.Pool, 'query'>,
+  entity: Entity,
+  rowId: string,
+  falRequestId: string,
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    'INSERT INTO duplicate_requests (fal_request_id, entity, row_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+    [falRequestId, entity, rowId],
+  );
+  return rowCount === 1;
+}
+
+/** Counts a duplicate fal request and cancels it at fal; without a known endpoint it can only be counted. */
+export async function cancelDuplicate(
+  duplicate: { entity: Entity; id: string; falRequestId: string; endpoint: FalEndpointId | null | undefined },
+  deps: RecorderDeps,
+): Promise<void> {
+  const { entity, id, falRequestId, endpoint } = duplicate;
+  deps.onDuplicate?.(entity);
+  deps.log.warn({ id, falRequestId }, 'duplicate fal request; cancelling it');
+  if (!endpoint) return;
+  await deps.jobs.cancel(
+    { entity, id, falRequestId, endpoint, reason: 'duplicate' },
+    deps.jobs.queueOf(entity, undefined, endpoint),
+  );
 }
 
 async function applyProgress(event: FalEvent, deps: RecorderDeps): Promise<string> {
