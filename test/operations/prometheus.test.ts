@@ -182,9 +182,39 @@ withPrometheus('a live Prometheus scraping the running system', () => {
       'the training success ratio by type',
     );
     expect(await scalar('max(fal_breaker_state)')).toBe(0);
-    // A healthy system pages nobody (the worker was down for seconds, not the 2 minutes ServiceDown waits).
-    expect(await query('ALERTS{alertstate="firing"}')).toEqual([]);
   }, 120_000);
+
+  it('loads and evaluates every rule without error, and every recording rule yields series from the real scrapes', async () => {
+    type Rule = { name: string; type: string; health: string; lastError?: string; lastEvaluation: string };
+    const ruleFile = parse(readFileSync(RULES, 'utf8')).groups as { name: string; rules: unknown[] }[];
+    const loaded = await waitFor(
+      async () => {
+        const body = (await (await fetch(`${prometheusUrl}/api/v1/rules`)).json()) as {
+          data: { groups: { name: string; rules: Rule[] }[] };
+        };
+        const rules = body.data.groups.flatMap((g) => g.rules);
+        // Wait until each rule has been evaluated at least once (evaluation_interval is 1 s here).
+        return rules.length > 0 && rules.every((r) => !r.lastEvaluation.startsWith('0001'))
+          ? body.data
+          : undefined;
+      },
+      30_000,
+      'every rule to be evaluated',
+    );
+    expect(loaded.groups.map((g) => `${g.name}: ${g.rules.length}`).sort()).toEqual(
+      ruleFile.map((g) => `${g.name}: ${g.rules.length}`).sort(),
+    );
+    const unhealthy = loaded.groups
+      .flatMap((g) => g.rules)
+      .filter((r) => r.health !== 'ok' || r.lastError)
+      .map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`);
+    expect(unhealthy).toEqual([]);
+    // A rule naming a mistyped series still evaluates "ok" to nothing; the work above feeds every recording rule.
+    const recorded = loaded.groups.flatMap((g) => g.rules).filter((r) => r.type === 'recording');
+    const empty: string[] = [];
+    for (const rule of recorded) if ((await query(rule.name)).length === 0) empty.push(rule.name);
+    expect(empty).toEqual([]);
+  }, 60_000);
 
   it('passes promtool check metrics on a live scrape of each service', async () => {
     for (const name of SERVICE_NAMES) {

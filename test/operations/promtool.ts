@@ -4,6 +4,12 @@ import { spawnSync } from 'node:child_process';
  * Finds Debian's `promtool` and `prometheus`, installing the `prometheus` package (which brings both) when they are
  * absent. Says what is missing only when they cannot be installed (no root, no package source).
  */
+/** The last lines of what the installer said; a spawn that failed (no sudo) has no output, only an error. */
+function lastLines(result: ReturnType<typeof spawnSync>): string {
+  const said = String(result.stderr || result.stdout || result.error?.message || 'no output').trim();
+  return said.split('\n').slice(-2).join(' ');
+}
+
 export function ensurePrometheus(): { promtool: string; prometheus: string } | { missing: string } {
   const find = () => {
     const promtool = spawnSync('sh', ['-c', 'command -v promtool'], { encoding: 'utf8' }).stdout.trim();
@@ -26,7 +32,7 @@ export function ensurePrometheus(): { promtool: string; prometheus: string } | {
   }
   return (
     find() ?? {
-      missing: `apt-get install prometheus failed (${result.status}): ${(result.stderr || result.stdout).trim().split('\n').slice(-2).join(' ')}`,
+      missing: `apt-get install prometheus failed (${result.status}): ${lastLines(result)}`,
     }
   );
 }
