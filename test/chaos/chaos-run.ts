@@ -36,6 +36,8 @@ export interface ChaosReport {
   redisRestarts: number;
   timeToTerminalMs: { p50: number; p99: number; max: number };
   faults: Record<string, number>;
+  /** Rows that ended `failed`, counted by their error (fal's message or ours). */
+  failureErrors: Record<string, number>;
 }
 
 const ORPHAN_AFTER_S = 20;
@@ -286,6 +288,13 @@ async function drive(
       }
     }
     const stats: { faults?: Record<string, number> } = await system.sim('stats');
+    const failed = await system.query<{ error: string | null; n: number }>(
+      `SELECT error, count(*)::int AS n FROM (
+         SELECT error FROM trainings WHERE id = ANY($1) AND status = 'failed'
+         UNION ALL SELECT error FROM generations WHERE id = ANY($1) AND status = 'failed') t
+       GROUP BY error ORDER BY n DESC`,
+      [ids],
+    );
 
     return {
       accepted: { trainings: accepted.trainings.length, generations: accepted.generations.length },
@@ -311,6 +320,7 @@ async function drive(
         max: times.at(-1) ?? NaN,
       },
       faults: stats.faults ?? {},
+      failureErrors: Object.fromEntries(failed.map((r) => [r.error ?? '(no error recorded)', r.n])),
     };
   } finally {
     chaosOn = false;

@@ -169,13 +169,15 @@ export async function launchSystem(options: SystemOptions = {}) {
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     },
-    /** fal-sim's control API (`/_sim/faults`, `/_sim/stats`, `/_sim/requests`). */
+    /** fal-sim's control API (`/_sim/faults`, `/_sim/stats`, `/_sim/requests`); throws on an answer other than 2xx. */
     async sim(route: string, body?: unknown) {
       const res = await fetch(`${urls['fal-sim']}/_sim/${route}`, {
         method: body === undefined ? 'GET' : 'POST',
         headers: { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
+      // A refused control call (a fault setting fal-sim rejects) must not leave a test running fault-free.
+      if (!res.ok) throw new Error(`fal-sim /_sim/${route} answered ${res.status}: ${await res.text()}`);
       return res.json();
     },
     /** A read of the system's database, for assertions. */
