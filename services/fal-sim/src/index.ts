@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import express, { type Response } from 'express';
 import { createLogger, opsRouter, problem, sendProblem, type Logger } from '@aisha/shared';
 import { falErrorHandler } from './fal-errors';
-import { FaultInjector, type FaultSettings } from './faults';
+import { FaultInjector, type FaultSettings, type FaultUpdate } from './faults';
 import { FileStore } from './file-store';
 import { simOptions, type SimOptionsInput } from './options';
 import { queueRoutes } from './queue-routes';
@@ -14,8 +14,16 @@ import { newCounters, simRoutes, type SimCounters } from './sim-routes';
 import { storageRoutes } from './storage-routes';
 import { WebhookDelivery } from './webhook-delivery';
 
-export { simOptions, falSimEnv, type SimOptionsInput } from './options';
-export { faultSettings, faultUpdate, FAULT_COUNTERS, type FaultSettings, type FaultCounter } from './faults';
+export { simOptions, falSimEnv, FAULT_ENV_VARIABLES, type SimOptionsInput } from './options';
+export {
+  faultSettings,
+  faultUpdate,
+  EXCLUSIVE_FAULT_GROUPS,
+  FAULT_COUNTERS,
+  type FaultSettings,
+  type FaultUpdate,
+  type FaultCounter,
+} from './faults';
 export { signedMessage } from './signing';
 export type { SimRequest } from './requests';
 
@@ -29,7 +37,8 @@ export interface FalSim {
   key: string;
   /** The fal connection a service needs (`createFal(sim.connection)`). */
   connection: { key: string; queueUrl: string; restUrl: string };
-  setFaults(patch: Partial<FaultSettings>): FaultSettings;
+  /** Merges `patch` into the fault settings; throws a ZodError, changing nothing, on an invalid result. */
+  setFaults(patch: FaultUpdate): FaultSettings;
   /** Signs any body as fal signs a webhook (for tests of odd payloads: `payload_error`, very large outputs). */
   signWebhook(requestId: string, rawBody: Buffer, options?: { now?: number }): Record<string, string>;
   requests(): SimRequest[];

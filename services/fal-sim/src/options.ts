@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FAL_SIM_DEFAULT_KEY, falEndpointId, jsonVariable } from '@aisha/shared';
-import { faultSettings } from './faults';
+import { faultSettings, faultUpdate, type FaultKnob } from './faults';
 
 /** Everything fal-sim can be told at start, from the environment (`main.ts`) or in-process (`startFalSim`). */
 export const simOptions = z.object({
@@ -27,7 +27,38 @@ export type SimOptionsInput = z.input<typeof simOptions>;
 export type SimOptions = z.output<typeof simOptions>;
 
 const ms = z.coerce.number().int().min(0);
-const rate = z.coerce.number().min(0).max(1);
+
+/** The environment variable that sets each fault knob at start; `satisfies` keeps it in step with the schema. */
+export const FAULT_ENV_VARIABLES = {
+  latencyMs: 'FAL_SIM_LATENCY_MS',
+  rate429: 'FAL_SIM_RATE_429',
+  retryAfterS: 'FAL_SIM_RETRY_AFTER_S',
+  rate5xx: 'FAL_SIM_RATE_5XX',
+  rateTimeout: 'FAL_SIM_RATE_TIMEOUT',
+  hangMs: 'FAL_SIM_HANG_MS',
+  lostAnswerRate: 'FAL_SIM_RATE_LOST_ANSWER',
+  runFailureRate: 'FAL_SIM_RATE_RUN_FAILURE',
+  webhookDropRate: 'FAL_SIM_WEBHOOK_DROP',
+  webhookDuplicateRate: 'FAL_SIM_WEBHOOK_DUPLICATE',
+  webhookDelayMs: 'FAL_SIM_WEBHOOK_DELAY_MS',
+  webhookReorder: 'FAL_SIM_WEBHOOK_REORDER',
+  webhookBadSignatureRate: 'FAL_SIM_WEBHOOK_BAD_SIGNATURE',
+} as const satisfies Record<FaultKnob, `FAL_SIM_${string}`>;
+
+const faultKnobEntries = Object.entries(FAULT_ENV_VARIABLES) as Array<[FaultKnob, string]>;
+
+/** A knob's schema read from a string variable: the same checks, no default (the fault schema holds those). */
+function fromVariable(schema: z.ZodType): z.ZodType {
+  if (schema instanceof z.ZodBoolean) return z.stringbool().optional();
+  return z.coerce
+    .number()
+    .pipe(schema as z.ZodType<number, number>)
+    .optional();
+}
+
+const faultVariables = Object.fromEntries(
+  faultKnobEntries.map(([knob, variable]) => [variable, fromVariable(faultUpdate.shape[knob].unwrap())]),
+);
 
 /** The environment of `npm start` / `pnpm --filter fal-sim start`. */
 export const falSimEnv = z
@@ -43,45 +74,38 @@ export const falSimEnv = z
     FAL_SIM_ENDPOINT_MS: jsonVariable(z.partialRecord(falEndpointId, z.number().int().min(0))).optional(),
     FAL_SIM_WEBHOOK_RETRY_BASE_MS: ms.default(15_000),
     FAL_SIM_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
-    FAL_SIM_LATENCY_MS: ms.default(0),
-    FAL_SIM_RATE_429: rate.default(0),
-    FAL_SIM_RETRY_AFTER_S: z.coerce.number().min(0).default(1),
-    FAL_SIM_RATE_5XX: rate.default(0),
-    FAL_SIM_RATE_TIMEOUT: rate.default(0),
-    FAL_SIM_HANG_MS: ms.default(60_000),
-    FAL_SIM_RATE_LOST_ANSWER: rate.default(0),
-    FAL_SIM_RATE_RUN_FAILURE: rate.default(0),
-    FAL_SIM_WEBHOOK_DROP: rate.default(0),
-    FAL_SIM_WEBHOOK_DUPLICATE: rate.default(0),
-    FAL_SIM_WEBHOOK_DELAY_MS: ms.default(0),
-    FAL_SIM_WEBHOOK_REORDER: z.stringbool().default(false),
-    FAL_SIM_WEBHOOK_BAD_SIGNATURE: rate.default(0),
+    ...faultVariables,
   })
-  .transform((env): SimOptionsInput => ({
-    port: env.FAL_SIM_PORT,
-    host: env.FAL_SIM_HOST,
-    publicUrl: env.FAL_SIM_PUBLIC_URL,
-    keys: env.FAL_SIM_KEYS ? env.FAL_SIM_KEYS.split(',').map((k) => k.trim()) : undefined,
-    userId: env.FAL_SIM_USER_ID,
-    queueMs: env.FAL_SIM_QUEUE_MS,
-    trainingMs: env.FAL_SIM_TRAINING_MS,
-    generationMs: env.FAL_SIM_GENERATION_MS,
-    endpointMs: env.FAL_SIM_ENDPOINT_MS,
-    webhookRetryBaseMs: env.FAL_SIM_WEBHOOK_RETRY_BASE_MS,
-    webhookTimeoutMs: env.FAL_SIM_WEBHOOK_TIMEOUT_MS,
-    faults: {
-      latencyMs: env.FAL_SIM_LATENCY_MS,
-      rate429: env.FAL_SIM_RATE_429,
-      retryAfterS: env.FAL_SIM_RETRY_AFTER_S,
-      rate5xx: env.FAL_SIM_RATE_5XX,
-      rateTimeout: env.FAL_SIM_RATE_TIMEOUT,
-      hangMs: env.FAL_SIM_HANG_MS,
-      lostAnswerRate: env.FAL_SIM_RATE_LOST_ANSWER,
-      runFailureRate: env.FAL_SIM_RATE_RUN_FAILURE,
-      webhookDropRate: env.FAL_SIM_WEBHOOK_DROP,
-      webhookDuplicateRate: env.FAL_SIM_WEBHOOK_DUPLICATE,
-      webhookDelayMs: env.FAL_SIM_WEBHOOK_DELAY_MS,
-      webhookReorder: env.FAL_SIM_WEBHOOK_REORDER,
-      webhookBadSignatureRate: env.FAL_SIM_WEBHOOK_BAD_SIGNATURE,
-    },
-  }));
+  .transform((env, ctx): SimOptionsInput => {
+    const variables = env as Record<string, unknown>;
+    const knobs = Object.fromEntries(
+      faultKnobEntries
+        .filter(([, variable]) => variables[variable] !== undefined)
+        .map(([knob, variable]) => [knob, variables[variable]]),
+    );
+    // Checked here too, so that a group of rates summing over 1 is named by its variable, not found at start.
+    const faults = faultSettings.safeParse(knobs);
+    if (!faults.success) {
+      for (const issue of faults.error.issues)
+        ctx.addIssue({
+          code: 'custom',
+          path: [FAULT_ENV_VARIABLES[issue.path[0] as FaultKnob]],
+          message: issue.message,
+        });
+      return z.NEVER;
+    }
+    return {
+      port: env.FAL_SIM_PORT,
+      host: env.FAL_SIM_HOST,
+      publicUrl: env.FAL_SIM_PUBLIC_URL,
+      keys: env.FAL_SIM_KEYS ? env.FAL_SIM_KEYS.split(',').map((k) => k.trim()) : undefined,
+      userId: env.FAL_SIM_USER_ID,
+      queueMs: env.FAL_SIM_QUEUE_MS,
+      trainingMs: env.FAL_SIM_TRAINING_MS,
+      generationMs: env.FAL_SIM_GENERATION_MS,
+      endpointMs: env.FAL_SIM_ENDPOINT_MS,
+      webhookRetryBaseMs: env.FAL_SIM_WEBHOOK_RETRY_BASE_MS,
+      webhookTimeoutMs: env.FAL_SIM_WEBHOOK_TIMEOUT_MS,
+      faults: faults.data,
+    };
+  });

@@ -29,6 +29,9 @@ export function simRoutes(deps: {
   router.post('/_sim/faults', express.json(), (req, res) => {
     const parsed = faultUpdate.safeParse(req.body ?? {});
     if (!parsed.success) return sendProblem(res, validationProblem(parsed.error));
+    // Only the knobs in the body change; a result whose rates in one group sum above 1 changes nothing.
+    const merged = deps.faults.merged(parsed.data);
+    if (!merged.success) return sendProblem(res, validationProblem(merged.error));
     res.json(deps.faults.update(parsed.data));
   });
 
