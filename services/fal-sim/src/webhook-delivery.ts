@@ -21,6 +21,11 @@ export class WebhookDelivery {
   readonly stats: DeliveryStats = { attempts: 0, delivered: 0, failedAttempts: 0, abandoned: 0 };
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly inFlight = new Set<AbortController>();
+  /**
+   * Bumped by `stop()`: an attempt started before it ends silently, so that a delivery aborted by a reset is
+   * neither counted in the fresh stats nor retried into the next test.
+   */
+  private generation = 0;
 
   constructor(
     private readonly signer: WebhookSigner,
@@ -42,6 +47,7 @@ export class WebhookDelivery {
   }
 
   stop(): void {
+    this.generation += 1;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     for (const controller of this.inFlight) controller.abort();
@@ -58,6 +64,7 @@ export class WebhookDelivery {
     tryNumber: number,
     badSignature: boolean,
   ) {
+    const generation = this.generation;
     this.stats.attempts += 1;
     const controller = new AbortController();
     this.inFlight.add(controller);
@@ -74,6 +81,7 @@ export class WebhookDelivery {
         signal: controller.signal,
       });
       await res.arrayBuffer().catch(() => undefined);
+      if (generation !== this.generation) return;
       if (res.ok) {
         this.stats.delivered += 1;
         return;
@@ -85,6 +93,7 @@ export class WebhookDelivery {
       clearTimeout(timer);
       this.inFlight.delete(controller);
     }
+    if (generation !== this.generation) return;
     this.stats.failedAttempts += 1;
     if (tryNumber >= WEBHOOK_TRIES) {
       this.stats.abandoned += 1;

@@ -71,6 +71,8 @@ describe('fal-sim webhooks', () => {
       expect(sim.stats().webhooks).toMatchObject({ attempts: 4, failedAttempts: 3, delivered: 1 });
       // Every retry carries the same body and a valid signature.
       expect(new Set(receiver.deliveries.map((d) => d.raw.toString())).size).toBe(1);
+      for (const delivery of receiver.deliveries)
+        expect(await verifyWithJwks(sim.jwksUrl, delivery)).toBe(true);
     } finally {
       await receiver.stop();
     }
@@ -97,6 +99,29 @@ describe('fal-sim webhooks', () => {
       expect(impatient.stats().webhooks).toMatchObject({ attempts: 2, failedAttempts: 1, delivered: 1 });
     } finally {
       await impatient.stop();
+      receiver.closeAllConnections();
+      await new Promise((resolve) => receiver.close(resolve));
+    }
+  });
+
+  it('ends deliveries in flight on reset: no retry reaches the receiver, nothing counts in the fresh stats', async () => {
+    // The receiver holds every delivery unanswered, so the first is still in flight when the reset comes.
+    let posts = 0;
+    const receiver = http.createServer((req) => {
+      posts += 1;
+      req.resume();
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      await createFal(sim.connection).submit('fal-ai/flux-lora', { prompt: 'x' }, { webhookUrl: url });
+      await waitFor(() => posts === 1);
+      sim.reset();
+      // Absence needs a wait: 200 ms is many retry delays at a 1 ms base (the leak retried within a few ms).
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(posts).toBe(1);
+      expect(sim.stats().webhooks).toEqual({ attempts: 0, delivered: 0, failedAttempts: 0, abandoned: 0 });
+    } finally {
       receiver.closeAllConnections();
       await new Promise((resolve) => receiver.close(resolve));
     }
