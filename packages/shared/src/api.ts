@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { aspectRatio, finetuneStrength, outputFormat, falEndpointId, falImage } from './fal/endpoints';
+import {
+  aspectRatio,
+  finetuneStrength,
+  outputFormat,
+  falEndpointId,
+  falImage,
+  ultraFinetunedInput,
+} from './fal/endpoints';
 import { avatarModel } from './fal/model-result';
 import { trainingType } from './fal/build-input';
 import { presetName } from './presets';
@@ -88,7 +95,8 @@ export const createGenerationBody = z.strictObject({
   avatar_id: z.string().min(1),
   prompt,
   aspect_ratio: aspectRatio.optional(),
-  num_images: z.number().int().min(1).max(4).optional(),
+  // The endpoint's own bound (1–4), not a copy of it.
+  num_images: ultraFinetunedInput.shape.num_images,
   finetune_strength: finetuneStrength.optional(),
   output_format: outputFormat.optional(),
   seed: z

@@ -2,9 +2,10 @@ import { z } from 'zod';
 import type { JobsOptions } from 'bullmq';
 import { falEndpointId } from './fal/endpoints';
 import { avatarModel } from './fal/model-result';
-import { aspectRatio, outputFormat } from './fal/endpoints';
 import { trainingType } from './fal/build-input';
 import { presetName } from './presets';
+import { createGenerationBody } from './api';
+import { RETRY_POLICY } from './retry';
 
 /**
  * The job catalog: queue names, job names and their payload schemas, in one place.
@@ -52,22 +53,24 @@ export const submitTrainingJob = z.object({
 });
 export type SubmitTrainingJob = z.infer<typeof submitTrainingJob>;
 
-export const generationParams = z.object({
-  prompt: z.string().min(1),
-  aspect_ratio: aspectRatio.optional(),
-  num_images: z.number().int().min(1).max(4).optional(),
-  finetune_strength: z.number().min(0).max(2).optional(),
-  output_format: outputFormat.optional(),
-  seed: z.number().int().nonnegative().optional(),
-});
+/** The API's generation request without the avatar: the job carries the avatar's model and kind instead. */
+export const generationParams = createGenerationBody.omit({ avatar_id: true });
 
-export const submitGenerationJob = z.object({
-  generationId: z.string().min(1),
-  tenantId: z.string().min(1),
-  model: avatarModel,
-  request: generationParams,
-  submission: falSubmission.optional(),
-});
+export const submitGenerationJob = z
+  .object({
+    generationId: z.string().min(1),
+    tenantId: z.string().min(1),
+    /** The avatar's kind: it picks the default finetune_strength (DEFAULT_FINETUNE_STRENGTH). */
+    trainingType: trainingType.optional(),
+    model: avatarModel,
+    request: generationParams,
+    submission: falSubmission.optional(),
+  })
+  // Jobs enqueued before the kind was carried: the kind their model implies (a finetune is a style's).
+  .transform((job) => ({
+    ...job,
+    trainingType: job.trainingType ?? (job.model.kind === 'finetune' ? 'style' : 'portrait'),
+  }));
 export type SubmitGenerationJob = z.infer<typeof submitGenerationJob>;
 
 /** From the gateway's sweep: ask fal what became of a request we did not hear back about. */
@@ -103,12 +106,12 @@ export function queueForEndpoint(endpoint: z.infer<typeof falEndpointId>): Worke
 }
 
 /**
- * Default options for jobs on the worker queues: BullMQ owns retries (8 attempts, our jittered backoff),
+ * Default options for jobs on the worker queues: BullMQ owns retries (RETRY_POLICY's attempts, our jittered backoff),
  * and finished jobs are kept long enough to dedupe by job id, not forever (PostgreSQL is the ledger).
  */
 export const FAL_BACKOFF_TYPE = 'fal-jitter';
 export const WORKER_JOB_OPTIONS: JobsOptions = {
-  attempts: 8,
+  attempts: RETRY_POLICY.attempts,
   backoff: { type: FAL_BACKOFF_TYPE },
   removeOnComplete: { age: 24 * 3600, count: 50_000 },
   removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },

@@ -1,9 +1,11 @@
 import { ZodError } from 'zod';
 import {
+  DEFAULT_FINETUNE_STRENGTH,
   DEFAULT_PRESETS,
   buildGenerationInput,
   buildTrainingInput,
   createGenerationBody,
+  submitGenerationJob,
   type TrainingRequest,
 } from '@aisha/shared';
 
@@ -118,7 +120,11 @@ describe('training inputs', () => {
 
 describe('generation inputs', () => {
   it('routes a finetune avatar to FLUX1.1 [pro] ultra fine-tuned', () => {
-    const spec = buildGenerationInput({ kind: 'finetune', id: 'ft-42' }, { prompt: 'TOK in a suit' });
+    const spec = buildGenerationInput(
+      { kind: 'finetune', id: 'ft-42' },
+      { prompt: 'TOK in a suit' },
+      'style',
+    );
     expect(spec).toEqual({
       endpoint: 'fal-ai/flux-pro/v1.1-ultra-finetuned',
       input: {
@@ -138,6 +144,7 @@ describe('generation inputs', () => {
     const spec = buildGenerationInput(
       { kind: 'lora', url: lora },
       { prompt: 'TOK portrait', aspect_ratio: '9:16', finetune_strength: 0.9, seed: 3 },
+      'portrait',
     );
     expect(spec.endpoint).toBe('fal-ai/flux-lora');
     expect(spec.input).toMatchObject({
@@ -147,13 +154,46 @@ describe('generation inputs', () => {
       enable_safety_checker: true,
     });
     expect(spec.input).not.toHaveProperty('aspect_ratio');
-    const wide = buildGenerationInput({ kind: 'lora', url: lora }, { prompt: 'x', aspect_ratio: '21:9' });
+    const wide = buildGenerationInput(
+      { kind: 'lora', url: lora },
+      { prompt: 'x', aspect_ratio: '21:9' },
+      'portrait',
+    );
     expect(wide.input.image_size).toEqual({ width: 1568, height: 672 });
+  });
+
+  it("defaults finetune_strength by the avatar's kind, not by its model's", () => {
+    const lora = { kind: 'lora', url: 'https://v3.fal.media/files/a/lora.safetensors' } as const;
+    const scale = (kind: 'portrait' | 'style') =>
+      (buildGenerationInput(lora, { prompt: 'x' }, kind).input.loras as Array<{ scale: number }>)[0]!.scale;
+    expect(scale('portrait')).toBe(DEFAULT_FINETUNE_STRENGTH.portrait);
+    // A style avatar trained on the fast LoRA trainer: a LoRA model, a style's strength.
+    expect(scale('style')).toBe(DEFAULT_FINETUNE_STRENGTH.style);
+    expect(DEFAULT_FINETUNE_STRENGTH.portrait).toBeGreaterThanOrEqual(0.8);
+    expect(DEFAULT_FINETUNE_STRENGTH.portrait).toBeLessThanOrEqual(1.2);
+    expect(DEFAULT_FINETUNE_STRENGTH.style).toBeGreaterThanOrEqual(1.0);
+    expect(DEFAULT_FINETUNE_STRENGTH.style).toBeLessThanOrEqual(1.5);
+  });
+
+  it('a generation job carries the API request: the same bounds, sanitised prompt and all', () => {
+    const job = (request: unknown) =>
+      submitGenerationJob.safeParse({
+        generationId: 'g',
+        tenantId: 't',
+        trainingType: 'portrait',
+        model: { kind: 'finetune', id: 'ft' },
+        request,
+      });
+    expect(job({ prompt: 'x', seed: 2 ** 32 }).success).toBe(false);
+    expect(job({ prompt: 'x'.repeat(2001) }).success).toBe(false);
+    expect(job({ prompt: 'x', finetune_strength: 2.5 }).success).toBe(false);
+    expect(job({ prompt: 'x', num_images: 5 }).success).toBe(false);
+    expect(job({ prompt: 'x', num_images: 4, seed: 7 }).success).toBe(true);
   });
 
   it('refuses finetune_strength outside 0–2', () => {
     expect(() =>
-      buildGenerationInput({ kind: 'finetune', id: 'ft' }, { prompt: 'x', finetune_strength: 2.5 }),
+      buildGenerationInput({ kind: 'finetune', id: 'ft' }, { prompt: 'x', finetune_strength: 2.5 }, 'style'),
     ).toThrow(ZodError);
     const body = createGenerationBody.safeParse({ avatar_id: 'a', prompt: 'x', finetune_strength: 2.5 });
     expect(body.success).toBe(false);

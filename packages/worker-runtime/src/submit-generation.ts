@@ -14,6 +14,6 @@ export const submitGeneration: JobHandler = (job, token, ctx) =>
     { entity: 'generation', id: String(job.data?.generationId ?? job.id) },
     () => {
       const data = submitGenerationJob.parse(job.data);
-      return buildGenerationInput(data.model, data.request);
+      return buildGenerationInput(data.model, data.request, data.trainingType);
     },
   );

@@ -15,7 +15,8 @@ export function hashKey(key: string): Buffer {
 
 /**
  * `API_KEYS` is the list of valid keys: each listed tenant and key exists (stored hashed), and a key no longer
- * listed is revoked, so rotating a key is editing the variable and restarting.
+ * listed is revoked, so rotating a key is editing the variable and restarting. A key listed under another tenant
+ * moves to it: it authenticates as the tenant API_KEYS names now, never the one it was first seeded for.
  */
 export async function seedApiKeys(
   pool: pg.Pool,
@@ -25,7 +26,7 @@ export async function seedApiKeys(
     await pool.query('INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING', [tenant]);
     await pool.query(
       `INSERT INTO api_keys (tenant_id, key_hash) VALUES ($1, $2)
-       ON CONFLICT (key_hash) DO UPDATE SET revoked_at = NULL`,
+       ON CONFLICT (key_hash) DO UPDATE SET revoked_at = NULL, tenant_id = EXCLUDED.tenant_id`,
       [tenant, hashKey(key)],
     );
   }

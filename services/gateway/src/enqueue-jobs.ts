@@ -50,7 +50,13 @@ export class JobEnqueuer {
   }
 
   async generation(row: Record<string, unknown>, log = this.log): Promise<boolean> {
-    const payload = { generationId: row.id, tenantId: row.tenant_id, model: row.model, request: row.params };
+    const payload = {
+      generationId: row.id,
+      tenantId: row.tenant_id,
+      trainingType: row.training_type,
+      model: row.model,
+      request: row.params,
+    };
     return this.submit('generations', QUEUES.generate, JOBS.submitGeneration, String(row.id), payload, log);
   }
 
@@ -72,6 +78,23 @@ export class JobEnqueuer {
   async cancel(job: CancelJob, queue: WorkerQueueName): Promise<void> {
     const jobId = `cancel:${job.id}:${job.falRequestId ?? 'unsubmitted'}`;
     await this.queues[queue].add(JOBS.cancel, job, { ...WORKER_JOB_OPTIONS, jobId });
+  }
+
+  /**
+   * Takes a row's submit job off its queue if no worker has started it, so that a row given up on never becomes a
+   * billed fal request later. A job already running cannot be removed: its `submitted` then finds the row terminal
+   * and the recorder cancels that request at fal. Returns the job's state when it was looked at.
+   */
+  async removePendingSubmit(
+    entity: 'training' | 'generation',
+    row: Record<string, unknown>,
+  ): Promise<string> {
+    const job = await this.queues[this.queueOf(entity, row.training_type, undefined)].getJob(String(row.id));
+    if (!job) return 'missing';
+    const state = await job.getState();
+    if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')
+      await job.remove();
+    return state;
   }
 
   queueOf(entity: 'training' | 'generation', trainingType: unknown, endpoint: unknown): WorkerQueueName {

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { FalEndpointId, Logger } from '@aisha/shared';
+import { purgeExpiredIdempotencyKeys } from './api/idempotency';
 import type { JobEnqueuer } from './enqueue-jobs';
 import { cancelDuplicate, recordDuplicate, recordEvent, type RecorderDeps } from './recorder/record-event';
 
@@ -31,6 +32,7 @@ export async function sweep(
     totals.polled += await pollLate(entity, settings.pollAfterMs[entity], deps);
   }
   await cancelOrphans(settings.orphanAfterMs, deps);
+  await purgeExpiredIdempotencyKeys(deps.pool);
   await dropUnclaimedParked(Math.max(settings.deadlineMs.training, settings.deadlineMs.generation), deps);
   if (totals.requeued || totals.polled || totals.expired) deps.log.info(totals, 'sweep');
   return totals;
@@ -58,6 +60,13 @@ async function expireOverdue(entity: Entity, deadlineMs: number, deps: SweepDeps
     );
     if (outcome !== 'failed') continue;
     expired += 1;
+    if (row.status === 'queued') {
+      await deps.jobs
+        .removePendingSubmit(entity, row)
+        .catch((err: Error) =>
+          deps.log.warn({ id: row.id, err: err.message }, 'could not remove submit job'),
+        );
+    }
     // Stop fal working (and billing) on a request nobody waits for any more; the row is already terminal.
     if (row.fal_request_id) {
       await deps.jobs

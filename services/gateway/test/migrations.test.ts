@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { ensureDatabase, migrate, seedApiKeys } from '@aisha/gateway';
 
@@ -19,9 +19,9 @@ it('creates the database and applies each migration once, with three replicas st
   await Promise.all([ensureDatabase(url), ensureDatabase(url), ensureDatabase(url)]);
   pools.push(...[1, 2, 3].map(() => new pg.Pool({ connectionString: url })));
   const applied = await Promise.all(pools.map((pool) => migrate(pool)));
-  expect(applied.flat()).toEqual(['001_initial.sql']);
+  expect(applied.flat()).toEqual(['001_initial.sql', '002_generation_training_type.sql']);
   const { rows } = await pools[0]!.query('SELECT version FROM schema_migrations');
-  expect(rows).toEqual([{ version: '001_initial.sql' }]);
+  expect(rows).toEqual([{ version: '001_initial.sql' }, { version: '002_generation_training_type.sql' }]);
   expect(await migrate(pools[0]!)).toEqual([]);
 });
 
@@ -41,4 +41,15 @@ it('keeps API keys hashed and revokes a key no longer listed in API_KEYS', async
   await seedApiKeys(pool, [{ tenant: 'acme', key: 'old-key-0001' }]);
   const again = await pool.query('SELECT revoked_at IS NOT NULL AS revoked FROM api_keys ORDER BY id');
   expect(again.rows.map((r) => r.revoked)).toEqual([false, true]);
+});
+
+it('moves a key listed under another tenant to that tenant', async () => {
+  const pool = pools[0]!;
+  await seedApiKeys(pool, [{ tenant: 'acme', key: 'moving-key-01' }]);
+  await seedApiKeys(pool, [{ tenant: 'globex', key: 'moving-key-01' }]);
+  const { rows } = await pool.query(
+    'SELECT tenant_id, revoked_at IS NOT NULL AS revoked FROM api_keys WHERE key_hash = $1',
+    [createHash('sha256').update('moving-key-01').digest()],
+  );
+  expect(rows).toEqual([{ tenant_id: 'globex', revoked: false }]);
 });

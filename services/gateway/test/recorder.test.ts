@@ -210,6 +210,93 @@ describe('the recorder', () => {
     expect(metrics).toMatch(/gateway_duplicate_submissions_total\{[^}]*entity="training"[^}]*\} [1-9]/);
   });
 
+  it('never binds a request to a row that already ended: it is counted and cancelled at fal', async () => {
+    const { trainingId } = await newTraining();
+    await emit({ type: 'cancelled', entity: 'training', id: trainingId, source: 'worker' });
+    await rowStatus('trainings', trainingId, 'cancelled');
+    const before = (await system.db.query('SELECT * FROM trainings WHERE id = $1', [trainingId])).rows[0];
+    // The submit that was in flight when the row was cancelled reaches fal and reports in.
+    await submitted('training', trainingId, `late-${trainingId}`);
+    const cancel = await waitFor(async () =>
+      (await portraitQueue.getJobs(['waiting'])).find(
+        (j) => j.name === JOBS.cancel && j.data.falRequestId === `late-${trainingId}`,
+      ),
+    );
+    expect(cancel.data).toMatchObject({ entity: 'training', id: trainingId, reason: 'duplicate' });
+    const after = (await system.db.query('SELECT * FROM trainings WHERE id = $1', [trainingId])).rows[0];
+    expect(after).toEqual(before);
+    expect(after.fal_request_id).toBeNull();
+    const { rows } = await system.db.query(
+      'SELECT row_id FROM duplicate_requests WHERE fal_request_id = $1',
+      [`late-${trainingId}`],
+    );
+    expect(rows).toEqual([{ row_id: trainingId }]);
+  });
+
+  it('a redelivered submitted applies a completion still parked after the binding committed', async () => {
+    const { avatarId, trainingId } = await newTraining();
+    const rid = `stranded-${trainingId}`;
+    await submitted('training', trainingId, rid);
+    await rowStatus('trainings', trainingId, 'submitted');
+    // The state a crash leaves between the binding's commit and applyParked: bound, and the completion parked.
+    const parked = {
+      type: 'completed',
+      entity: 'training',
+      falRequestId: rid,
+      source: 'webhook',
+      output: loraOutput('stranded'),
+      at: at(),
+    };
+    await system.db.query('INSERT INTO parked_events (fal_request_id, type, event) VALUES ($1, $2, $3)', [
+      rid,
+      'completed',
+      JSON.stringify(parked),
+    ]);
+    await emit(
+      {
+        type: 'submitted',
+        entity: 'training',
+        id: trainingId,
+        falRequestId: rid,
+        endpoint: 'fal-ai/flux-lora-portrait-trainer',
+        source: 'worker',
+      },
+      '-redelivered',
+    );
+    await rowStatus('trainings', trainingId, 'completed');
+    expect((await system.api('GET', `/v1/avatars/${avatarId}`)).body.model).toEqual({
+      kind: 'lora',
+      url: 'https://v3.fal.media/files/stranded/lora.safetensors',
+    });
+    expect(
+      (await system.db.query('SELECT 1 FROM parked_events WHERE fal_request_id = $1', [rid])).rowCount,
+    ).toBe(0);
+  });
+
+  it('a ready avatar being retrained still generates with the model it has', async () => {
+    const { avatarId, trainingId } = await newTraining();
+    await submitted('training', trainingId, `rid-re-${trainingId}`);
+    await emit({
+      type: 'completed',
+      falRequestId: `rid-re-${trainingId}`,
+      source: 'webhook',
+      output: loraOutput('re'),
+    });
+    await waitFor(async () => (await system.api('GET', `/v1/avatars/${avatarId}`)).body.status === 'ready');
+    const retraining = await system.api('POST', `/v1/avatars/${avatarId}/trainings`, { preset: 'fast' });
+    expect(retraining.status).toBe(202);
+    expect((await system.api('GET', `/v1/avatars/${avatarId}`)).body.status).toBe('training');
+    const generation = await system.api('POST', '/v1/generations', { avatar_id: avatarId, prompt: 'TOK' });
+    expect(generation.status).toBe(202);
+    const { rows } = await system.db.query('SELECT model, training_type FROM generations WHERE id = $1', [
+      generation.body.id,
+    ]);
+    expect(rows[0]).toEqual({
+      model: { kind: 'lora', url: 'https://v3.fal.media/files/re/lora.safetensors' },
+      training_type: 'portrait',
+    });
+  });
+
   it("a worker's failure before any fal request fails the row by its trusted id", async () => {
     const { avatarId, trainingId } = await newTraining();
     await emit({

@@ -32,6 +32,11 @@ async function newTraining() {
   return { avatarId: avatar.body.id as string, trainingId: training.body.id as string };
 }
 
+const loraOutputOf = (n: string) => ({
+  diffusers_lora_file: { url: `https://v3.fal.media/files/${n}/lora.safetensors` },
+  config_file: { url: `https://v3.fal.media/files/${n}/config.json` },
+});
+
 async function bind(trainingId: string, falRequestId: string) {
   const event = {
     type: 'submitted',
@@ -157,6 +162,32 @@ describe('the sweep', () => {
     expect(rows).toEqual([{ to_status: 'failed', source: 'sweep' }]);
   });
 
+  it('takes the submit job of a queued row it fails off the queue, so no billed request starts later', async () => {
+    const { trainingId } = await newTraining();
+    expect(await (await portraitQueue.getJob(trainingId))!.getState()).toBe('waiting');
+    await system.db.query("UPDATE trainings SET created_at = now() - interval '1 day' WHERE id = $1", [
+      trainingId,
+    ]);
+    const { expired } = await system.gateway.sweepNow();
+    expect(expired).toBe(1);
+    expect((await system.api('GET', `/v1/trainings/${trainingId}`)).body.status).toBe('failed');
+    expect(await portraitQueue.getJob(trainingId)).toBeUndefined();
+  });
+
+  it('deletes idempotency keys older than 24 h, for every tenant', async () => {
+    await system.db.query(
+      `INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response, created_at)
+       VALUES ('acme', 'old-key', 'h', 202, '{}', now() - interval '25 hours'),
+              ('globex', 'old-key', 'h', 202, '{}', now() - interval '25 hours'),
+              ('acme', 'fresh-key', 'h', 202, '{}', now())`,
+    );
+    await system.gateway.sweepNow();
+    const { rows } = await system.db.query(
+      "SELECT tenant_id, key FROM idempotency_keys WHERE key IN ('old-key', 'fresh-key')",
+    );
+    expect(rows).toEqual([{ tenant_id: 'acme', key: 'fresh-key' }]);
+  });
+
   it('counts and cancels an orphan: a completion for a request no row bound, under a row bound to another', async () => {
     const { trainingId } = await newTraining();
     await bind(trainingId, `rid-kept-${trainingId}`);
@@ -167,7 +198,7 @@ describe('the sweep', () => {
       id: trainingId,
       falRequestId: `rid-orphan-${trainingId}`,
       source: 'webhook',
-      payload: { diffusers_lora_file: { url: 'https://example.test/x.safetensors' } },
+      output: loraOutputOf('orphan'),
       at: new Date().toISOString(),
     } as FalEvent;
     await events.add(JOBS.falEvent, orphan, { ...EVENT_JOB_OPTIONS, jobId: falEventJobId(orphan) });
@@ -193,8 +224,12 @@ describe('the sweep', () => {
     ]);
     const metrics = await (await fetch(`${system.gateway.url}/metrics`)).text();
     expect(metrics).toMatch(/gateway_duplicate_submissions_total\{entity="training"[^}]*\} [1-9]/);
-    // The row keeps its own request, and is not completed by the orphan's result.
+    // The row keeps its own request, and is not completed by the orphan's (perfectly readable) result.
     const training = await system.api('GET', `/v1/trainings/${trainingId}`);
-    expect(training.body.status).not.toBe('completed');
+    expect(training.body).toMatchObject({
+      status: 'submitted',
+      result: null,
+      fal_request_id: `rid-kept-${trainingId}`,
+    });
   });
 });

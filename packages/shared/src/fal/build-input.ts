@@ -7,6 +7,7 @@ import {
   ultraFinetunedInput,
 } from './endpoints';
 import type { AvatarModel } from './model-result';
+import type { generationParams } from '../queues';
 import type { PresetName, Presets, ProTrainerEndpoint } from '../presets';
 
 export const TRAINING_TYPES = ['portrait', 'style'] as const;
@@ -73,18 +74,15 @@ export function buildTrainingInput(
   return { endpoint, input };
 }
 
-export interface GenerationRequest {
-  prompt: string;
-  aspect_ratio?: AspectRatio | undefined;
-  num_images?: number | undefined;
-  finetune_strength?: number | undefined;
-  output_format?: 'jpeg' | 'png' | undefined;
-  seed?: number | undefined;
-}
+/** What a generation job asks for: the API's request without the avatar (one schema, in queues.ts). */
+export type GenerationRequest = z.infer<typeof generationParams>;
 
-/** Used when a request gives no `finetune_strength` (ultra's seed default; a LoRA's natural scale). */
-export const DEFAULT_FINETUNE_STRENGTH: Record<AvatarModel['kind'], number> = { finetune: 1.1, lora: 1 };
-
+/**
+ * Used when a request gives no `finetune_strength`, by the avatar's kind (design.md's recommended ranges).
+ * Portrait 1.0: the middle of 0.8–1.2, a LoRA's natural scale, so a face neither washes out nor overcooks.
+ * Style 1.1: the seed's ultra default, inside 1.0–1.5; a style is trained on the pro trainer (ultra fine-tuned).
+ */
+export const DEFAULT_FINETUNE_STRENGTH: Record<TrainingType, number> = { portrait: 1.0, style: 1.1 };
 // flux-lora takes sizes, not ratios: named sizes where fal has one, about one megapixel otherwise.
 const IMAGE_SIZE_FOR_RATIO: Record<AspectRatio, z.infer<typeof fluxLoraInput>['image_size']> = {
   '1:1': 'square_hd',
@@ -98,9 +96,16 @@ const IMAGE_SIZE_FOR_RATIO: Record<AspectRatio, z.infer<typeof fluxLoraInput>['i
   '9:21': { width: 672, height: 1568 },
 };
 
-/** A finetune id generates on FLUX1.1 [pro] ultra fine-tuned; a LoRA file on FLUX LoRA. */
-export function buildGenerationInput(model: AvatarModel, request: GenerationRequest): FalRequestSpec {
-  const strength = request.finetune_strength ?? DEFAULT_FINETUNE_STRENGTH[model.kind];
+/**
+ * A finetune id generates on FLUX1.1 [pro] ultra fine-tuned; a LoRA file on FLUX LoRA. `avatarKind` gives the
+ * default strength: a style avatar trained on the fast LoRA trainer has a LoRA yet wants a style's strength.
+ */
+export function buildGenerationInput(
+  model: AvatarModel,
+  request: GenerationRequest,
+  avatarKind: TrainingType,
+): FalRequestSpec {
+  const strength = request.finetune_strength ?? DEFAULT_FINETUNE_STRENGTH[avatarKind];
   const common = {
     prompt: request.prompt,
     num_images: request.num_images ?? 1,

@@ -44,10 +44,11 @@ export function avatarRoutes(deps: ApiDeps): Router {
 
   router.post('/v1/avatars/:id/trainings', async (req, res) => {
     const caller = callerOf(res);
-    const body = parseOr400(createTrainingBody, req.body, res);
+    // Express 5 leaves req.body undefined without a body or content type; the body is optional (all defaults).
+    const body = parseOr400(createTrainingBody, req.body ?? {}, res);
     if (!body) return;
-    const answer = await idempotent(pool, caller, req, () =>
-      createTraining(deps, caller, req.params.id, body, req.log),
+    const answer = await idempotent(pool, caller, req, body, (saveAnswer) =>
+      createTraining(deps, caller, req.params.id, body, req.log, saveAnswer),
     );
     send(res, answer);
   });

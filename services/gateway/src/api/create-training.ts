@@ -12,7 +12,7 @@ import type { Caller } from '../api-keys';
 import { audit, recordTransition } from '../audit';
 import { inTransaction } from '../db/database';
 import { imagesUrlProblem, type ApiDeps } from './api-deps';
-import { problemAnswer, type Answer } from './idempotency';
+import { problemAnswer, type Answer, type SaveAnswer } from './idempotency';
 import { trainingJson } from './rows';
 
 type Row = Record<string, unknown> & { id: string; training_type: string; images_data_url: string | null };
@@ -27,14 +27,15 @@ export async function createTraining(
   avatarId: string,
   body: CreateTrainingBody,
   log: Logger,
+  saveAnswer: SaveAnswer,
 ): Promise<Answer> {
   const checked = await checkRequest(deps, caller, avatarId, body);
   if ('status' in checked) return checked;
   const { avatar, imagesUrl } = checked;
-  const row = await insertTraining(deps.pool, caller, avatar, imagesUrl, body);
+  const row = await insertTraining(deps.pool, caller, avatar, imagesUrl, body, saveAnswer);
   if (!row) return problemAnswer(problem(409, `avatar ${avatar.id} is already training`));
   await deps.jobs.training(row, log);
-  return { status: 202, body: trainingJson(row) };
+  return accepted(row);
 }
 
 async function checkRequest(
@@ -88,6 +89,7 @@ async function insertTraining(
   avatar: Row,
   imagesUrl: string,
   body: CreateTrainingBody,
+  saveAnswer: SaveAnswer,
 ): Promise<Row | undefined> {
   return inTransaction(pool, async (db) => {
     const { rows: locked } = await db.query('SELECT status FROM avatars WHERE id = $1 FOR UPDATE', [
@@ -117,6 +119,10 @@ async function insertTraining(
       avatar_id: avatar.id,
       preset: body.preset,
     });
+    // The Idempotency-Key's answer commits with the row: a retry then replays it, never makes a second training.
+    await saveAnswer(db, accepted(rows[0]));
     return rows[0];
   });
 }
+
+const accepted = (row: Row): Answer => ({ status: 202, body: trainingJson(row) });

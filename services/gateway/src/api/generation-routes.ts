@@ -18,28 +18,39 @@ export function generationRoutes(deps: ApiDeps): Router {
     const caller = callerOf(res);
     const body = parseOr400(createGenerationBody, req.body, res);
     if (!body) return;
-    const answer = await idempotent(pool, caller, req, async () => {
+    const answer = await idempotent(pool, caller, req, body, async (saveAnswer) => {
       const { rows: avatars } = await pool.query('SELECT * FROM avatars WHERE id = $1 AND tenant_id = $2', [
         body.avatar_id,
         caller.tenantId,
       ]);
       const avatar = avatars[0];
       if (!avatar) return problemAnswer(problem(404, `avatar ${body.avatar_id} not found`));
-      if (avatar.status !== 'ready' || !avatar.model) {
+      // A ready avatar being retrained keeps its earlier model and can generate with it meanwhile.
+      if (!avatar.model) {
         return problemAnswer(
-          problem(409, `avatar ${avatar.id} is ${avatar.status}, not ready: train it first`),
+          problem(409, `avatar ${avatar.id} is ${avatar.status} and has no model yet: train it first`),
         );
       }
       const { avatar_id: _avatarId, ...params } = body;
       const row = await inTransaction(pool, async (db) => {
         const id = `gen_${randomUUID()}`;
         const { rows } = await db.query(
-          `INSERT INTO generations (id, tenant_id, avatar_id, prompt, params, model)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-          [id, caller.tenantId, avatar.id, body.prompt, JSON.stringify(params), JSON.stringify(avatar.model)],
+          `INSERT INTO generations (id, tenant_id, avatar_id, training_type, prompt, params, model)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+          [
+            id,
+            caller.tenantId,
+            avatar.id,
+            avatar.training_type,
+            body.prompt,
+            JSON.stringify(params),
+            JSON.stringify(avatar.model),
+          ],
         );
         await recordTransition(db, 'generation', id, null, 'queued', 'api');
         await audit(db, caller, 'generation.create', 'generation', id, { avatar_id: avatar.id });
+        // Committed with the row, so a retry with the same key replays this answer instead of generating twice.
+        await saveAnswer(db, { status: 202, body: generationJson(rows[0]) });
         return rows[0];
       });
       await deps.jobs.generation(row, req.log);

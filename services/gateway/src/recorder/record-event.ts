@@ -34,31 +34,35 @@ async function bindSubmission(event: FalEvent, deps: RecorderDeps): Promise<stri
   const { entity, id, falRequestId, endpoint } = event;
   if (!entity || !id || !falRequestId || !endpoint) return 'ignored: incomplete submitted event';
   const table = TABLE[entity];
-  const outcome = await inTransaction(deps.pool, async (db) => {
+  const { outcome, cancel } = await inTransaction(deps.pool, async (db) => {
     const { rows } = await db.query(
       `SELECT id, status, fal_request_id FROM ${table} WHERE id = $1 FOR UPDATE`,
       [id],
     );
     const row = rows[0];
-    if (!row) return 'unknown row';
-    if (row.fal_request_id && row.fal_request_id !== falRequestId) {
-      return (await recordDuplicate(db, entity, id, falRequestId)) ? 'duplicate' : 'duplicate again';
+    if (!row) return { outcome: 'unknown row', cancel: false };
+    if (row.fal_request_id === falRequestId) return { outcome: 'already bound', cancel: false };
+    // A second request for the row, or a submit that reached fal after the row ended (cancelled or failed while
+    // its job ran): nobody waits for it, so it is counted and cancelled at fal instead of being bound.
+    const late = !OPEN[entity].includes(row.status);
+    if (row.fal_request_id || late) {
+      const first = await recordDuplicate(db, entity, id, falRequestId);
+      return { outcome: late ? `duplicate: row already ${row.status}` : 'duplicate', cancel: first };
     }
-    if (row.fal_request_id === falRequestId) return 'already bound';
     await db.query(
       `UPDATE ${table} SET fal_request_id = $2, fal_endpoint = $3, attempts = attempts + 1, updated_at = now(),
          status = CASE WHEN status = 'queued' THEN 'submitted' ELSE status END,
          submitted_at = COALESCE(submitted_at, $4)
-       WHERE id = $1`,
-      [id, falRequestId, endpoint, event.at],
+       WHERE id = $1 AND status = ANY($5) AND fal_request_id IS NULL`,
+      [id, falRequestId, endpoint, event.at, OPEN[entity]],
     );
     if (row.status === 'queued')
       await recordTransition(db, entity, id, 'queued', 'submitted', 'worker', falRequestId);
-    return 'bound';
+    return { outcome: 'bound', cancel: false };
   });
-  // A second fal request for one row: the first binding wins, the other is cancelled at fal and counted.
-  if (outcome === 'duplicate') await cancelDuplicate({ entity, id, falRequestId, endpoint }, deps);
-  if (outcome === 'bound') await applyParked(falRequestId, deps);
+  if (cancel) await cancelDuplicate({ entity, id, falRequestId, endpoint }, deps);
+  // Also on "already bound": a redelivered `submitted` after applyParked failed must still apply the parked result.
+  if (outcome === 'bound' || outcome === 'already bound') await applyParked(falRequestId, deps);
   return outcome;
 }
 
@@ -92,29 +96,25 @@ export async function cancelDuplicate(
 }
 
 async function applyProgress(event: FalEvent, deps: RecorderDeps): Promise<string> {
-  if (!event.falRequestId) return 'ignored';
-  const { rows } = await deps.pool.query(
-    `WITH old AS (
-       SELECT id, status FROM trainings WHERE fal_request_id = $1 AND status IN ('submitted', 'in_progress') FOR UPDATE
-     )
-     UPDATE trainings t SET status = 'in_progress', progress = COALESCE($2, t.progress), updated_at = now()
-     FROM old WHERE t.id = old.id
-     RETURNING t.id, old.status AS was`,
-    [event.falRequestId, event.progress?.percent ?? null],
-  );
-  const row = rows[0];
-  if (row && row.was === 'submitted') {
-    await recordTransition(
-      deps.pool,
-      'training',
-      row.id,
-      'submitted',
-      'in_progress',
-      event.source,
-      event.falRequestId,
+  const { falRequestId } = event;
+  if (!falRequestId) return 'ignored';
+  // The update and its transition commit together: a crash between them would lose the history row.
+  return inTransaction(deps.pool, async (db) => {
+    const { rows } = await db.query(
+      `WITH old AS (
+         SELECT id, status FROM trainings WHERE fal_request_id = $1 AND status IN ('submitted', 'in_progress') FOR UPDATE
+       )
+       UPDATE trainings t SET status = 'in_progress', progress = COALESCE($2, t.progress), updated_at = now()
+       FROM old WHERE t.id = old.id
+       RETURNING t.id, old.status AS was`,
+      [falRequestId, event.progress?.percent ?? null],
     );
-  }
-  return row ? 'progress' : 'ignored';
+    const row = rows[0];
+    if (!row) return 'ignored';
+    if (row.was === 'submitted')
+      await recordTransition(db, 'training', row.id, 'submitted', 'in_progress', event.source, falRequestId);
+    return 'progress';
+  });
 }
 
 async function applyOutcome(event: FalEvent, deps: RecorderDeps): Promise<string> {
