@@ -18,6 +18,8 @@ const prettify = require('pino-pretty').prettyFactory({
 const env = { ...process.env };
 const simulator = !env.FAL_KEY;
 const port = (name, fallback) => Number(env[name] ?? fallback);
+// fal is told to call webhook-ingest here: follow INGEST_PORT unless the URL is set (a tunnel, a public host).
+env.PUBLIC_WEBHOOK_BASE_URL ??= `http://127.0.0.1:${port('INGEST_PORT', 8081)}`;
 
 // The order is the start order: fal-sim first, then the services that answer HTTP, then the workers.
 const SERVICES = [
@@ -108,6 +110,8 @@ process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
 
 for (const service of selected) {
+  // Ctrl-C while an earlier service was coming up: start nothing more (it would outlive the stop).
+  if (stopping) break;
   startService(service);
   // Services depend on fal-sim (JWKS, storage) and the gateway (migrations): wait for each before the next.
   if (!(await waitHealthy(service))) {
@@ -120,18 +124,25 @@ for (const service of selected) {
 if (!stopping) {
   const url = (name, p = '') => `http://127.0.0.1:${SERVICES.find((s) => s.name === name).port}${p}`;
   const running = new Set(selected.map((s) => s.name));
+  // The services' defaults (packages/shared config) apply only in simulator mode with the variable unset; a key
+  // set by the user is a secret and is named, never printed.
+  const adminKeyNote =
+    simulator && env.ADMIN_KEY === undefined ? 'admin key: admin-key' : 'admin key: the value of ADMIN_KEY';
+  const apiKeyNote =
+    simulator && env.API_KEYS === undefined
+      ? 'Dev API key  dev-key   (Authorization: Bearer dev-key)'
+      : 'API keys     the keys in API_KEYS (Authorization: Bearer <key>)';
   const lines = [
     '',
     `Avatar backend running (${simulator ? 'simulator mode: fal-sim stands in for fal.ai' : 'fal.ai mode'})`,
     running.has('gateway') && `  API          ${url('gateway', '/v1')}`,
     running.has('gateway') &&
       `  API docs     ${url('gateway', '/docs')}  (OpenAPI: ${url('gateway', '/openapi.json')})`,
-    running.has('gateway') &&
-      `  Bull Board   ${url('gateway', '/admin/queues')}  (ADMIN_KEY${simulator ? ': admin-key' : ''})`,
+    running.has('gateway') && `  Bull Board   ${url('gateway', '/admin/queues')}  (${adminKeyNote})`,
     running.has('webhook-ingest') && `  Webhooks     ${url('webhook-ingest', '/v1/fal/webhook')}`,
     running.has('fal-sim') && `  fal-sim      ${url('fal-sim')}`,
     `  Metrics      ${selected.map((s) => `${s.name} :${s.port}/metrics`).join(', ')}`,
-    simulator && '  Dev API key  dev-key   (Authorization: Bearer dev-key)',
+    `  ${apiKeyNote}`,
     '  Ctrl-C stops everything.',
     '',
   ];
