@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { createFal, falEnv, loadConfigOrExit, TERMINAL_STATUSES } from '@aisha/shared';
 import { GatewayClient } from './gateway-client';
 import { uploadSamplePhotos } from './sample-photos';
+import { TRAINING_STEPS, trainingProgress } from './training-progress';
 
 /**
  * `npm run demo`: against a running system (`npm start`), the whole product in one command:
@@ -47,15 +48,15 @@ async function main() {
   step('Training it with the "fast" preset');
   let training = await gateway.startTraining(avatar.id, { preset: 'fast', trigger_phrase: 'TOK' });
   const bar = new SingleBar(
-    { format: '  {bar} {percentage}% | {status}', hideCursor: true },
+    { format: '  {bar} {step} | {duration_formatted}', hideCursor: true },
     Presets.shades_classic,
   );
-  bar.start(100, 0, { status: training.status });
+  bar.start(TRAINING_STEPS.length - 1, 0, { step: trainingProgress(training).label });
   while (!terminal.has(training.status)) {
     await pause(1000, demo.deadline, 'training');
     training = await gateway.getTraining(training.id);
-    const percent = training.status === 'completed' ? 100 : (training.progress ?? 0);
-    bar.update(Math.round(percent), { status: training.status });
+    const { value, label } = trainingProgress(training);
+    bar.update(value, { step: label });
   }
   bar.stop();
   if (training.status !== 'completed')
