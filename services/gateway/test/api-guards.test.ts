@@ -1,12 +1,69 @@
-import { createFal } from '@aisha/shared';
-import { startWebhookReceiver, waitFor } from '@aisha/testkit';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { QUEUES } from '@aisha/shared';
+import { waitFor } from '@aisha/testkit';
 import { KEYS, startSystem, uploadPhotos, type System } from './system-harness';
 
 let system: System;
+let proxy: Awaited<ReturnType<typeof startRecordingProxy>>;
 beforeAll(async () => {
-  system = await startSystem({ sim: { trainingMs: 30 } });
+  // fal-sim calls webhook-ingest through a proxy that keeps a copy of every real, signed delivery.
+  proxy = await startRecordingProxy();
+  system = await startSystem({ sim: { trainingMs: 30 }, env: { PUBLIC_WEBHOOK_BASE_URL: proxy.url } });
+  proxy.target = new URL(system.ingestUrl('')).origin;
 });
-afterAll(() => system.stop());
+afterAll(async () => {
+  await system.stop();
+  await proxy.stop();
+});
+
+interface RecordedDelivery {
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  raw: Buffer;
+}
+
+/** Forwards every request to `target` unchanged and records it. */
+async function startRecordingProxy() {
+  const deliveries: RecordedDelivery[] = [];
+  const state = { target: '' };
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const raw = Buffer.concat(chunks);
+      deliveries.push({ url: req.url ?? '', headers: req.headers, raw });
+      const headers = Object.fromEntries(
+        Object.entries(req.headers).filter(
+          ([k, v]) => typeof v === 'string' && !['host', 'content-length', 'connection'].includes(k),
+        ),
+      ) as Record<string, string>;
+      try {
+        const answer = await fetch(`${state.target}${req.url}`, {
+          method: req.method,
+          headers,
+          body: raw.length ? new Uint8Array(raw) : undefined,
+        });
+        res.statusCode = answer.status;
+        res.end(Buffer.from(await answer.arrayBuffer()));
+      } catch {
+        res.statusCode = 502;
+        res.end();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    deliveries,
+    set target(origin: string) {
+      state.target = origin;
+    },
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
 
 const counts = async () => {
   const { rows } = await system.db.query(
@@ -173,53 +230,138 @@ describe('Idempotency-Key', () => {
   });
 });
 
+describe('a training request with no body', () => {
+  it('is accepted with every default: no body and no content type answer 202', async () => {
+    const zip = await uploadPhotos(system.sim.connection, 3);
+    const avatar = await system.api('POST', '/v1/avatars', {
+      name: 'n',
+      training_type: 'portrait',
+      images_data_url: zip,
+    });
+    const res = await fetch(`${system.gateway.url}/v1/avatars/${avatar.body.id}/trainings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEYS.acme}` },
+    });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toMatchObject({ status: 'queued', preset: 'balanced' });
+  });
+});
+
+describe('Idempotency-Key, canonical and crash-safe', () => {
+  it('the same body with its keys in another order is the same request: one row, the first answer', async () => {
+    const avatar = await system.api('POST', '/v1/avatars', {
+      name: 'k',
+      training_type: 'portrait',
+      images_data_url: 'https://example.test/photos.zip',
+    });
+    const headers = { 'idempotency-key': 'reordered-1' };
+    const route = `/v1/avatars/${avatar.body.id}/trainings`;
+    const first = await system.api(
+      'POST',
+      route,
+      '{"preset":"fast","trigger_phrase":"TOK"}',
+      KEYS.acme,
+      headers,
+    );
+    const second = await system.api(
+      'POST',
+      route,
+      '{ "trigger_phrase": "TOK", "preset": "fast" }',
+      KEYS.acme,
+      headers,
+    );
+    expect(first.status).toBe(202);
+    expect(second).toEqual(first);
+    const { rows } = await system.db.query('SELECT id FROM trainings WHERE avatar_id = $1', [avatar.body.id]);
+    expect(rows).toEqual([{ id: first.body.id }]);
+  });
+
+  it('a claim left unanswered by a request that died is freed after a minute: the retry proceeds', async () => {
+    const avatar = await system.api('POST', '/v1/avatars', {
+      name: 's',
+      training_type: 'portrait',
+      images_data_url: 'https://example.test/photos.zip',
+    });
+    const route = `/v1/avatars/${avatar.body.id}/trainings`;
+    const headers = { 'idempotency-key': 'crashed-1' };
+    // What a gateway killed between claiming the key and answering leaves behind.
+    await system.db.query(
+      `INSERT INTO idempotency_keys (tenant_id, key, request_hash, created_at)
+       VALUES ('acme', 'crashed-1', 'whatever the dead request hashed', now() - interval '2 minutes')`,
+    );
+    const retry = await system.api('POST', route, { preset: 'fast' }, KEYS.acme, headers);
+    expect(retry.status).toBe(202);
+    const { rows } = await system.db.query(
+      "SELECT status_code FROM idempotency_keys WHERE tenant_id = 'acme' AND key = 'crashed-1'",
+    );
+    expect(rows).toEqual([{ status_code: 202 }]);
+  });
+});
+
 describe('binding completions by the signed request id', () => {
   it("a real delivery for training A, replayed under training B's URL, leaves B unchanged", async () => {
-    const receiver = await startWebhookReceiver();
+    const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+    const portraitQueue = new Queue(QUEUES.trainPortrait, { connection, prefix: system.prefix });
+    const events = new Queue(QUEUES.falEvents, { connection, prefix: system.prefix });
     try {
       const a = await readyAvatar();
+      const trainingA = (await system.api('GET', `/v1/trainings/${a.training.id}`)).body;
+      expect(trainingA.status).toBe('completed');
+      const requestId = trainingA.fal_request_id as string;
+      // A's genuine, signed delivery, as fal-sim sent it to webhook-ingest.
+      const delivery = proxy.deliveries.find((d) => JSON.parse(d.raw.toString()).request_id === requestId);
+      expect(delivery).toBeDefined();
+
+      // B is held in `queued` (its workers paused), so nothing but the replay could change it.
+      await portraitQueue.pause();
       const b = await system.api('POST', '/v1/avatars', {
         name: 'b',
         training_type: 'portrait',
         images_data_url: a.zip,
       });
       const trainingB = await system.api('POST', `/v1/avatars/${b.body.id}/trainings`, { preset: 'fast' });
-      // Capture a genuine, signed delivery of A's request.
-      const fal = createFal(system.sim.connection);
-      const { requestId } = await fal.submit(
-        'fal-ai/flux-lora-portrait-trainer',
-        { images_data_url: a.zip },
-        { webhookUrl: receiver.url },
-      );
-      const delivery = await waitFor(() => receiver.deliveries.find((d) => d.body.request_id === requestId));
-      const ingestUrl = system.ingestUrl(`entity=training&id=${trainingB.body.id}`);
+      expect(trainingB.status).toBe(202);
+      const rowB = async () =>
+        (await system.db.query('SELECT * FROM trainings WHERE id = $1', [trainingB.body.id])).rows[0];
+      const transitionsB = async () =>
+        (
+          await system.db.query('SELECT * FROM transitions WHERE row_id = $1 ORDER BY id', [
+            trainingB.body.id,
+          ])
+        ).rows;
+      const before = { row: await rowB(), transitions: await transitionsB() };
+
+      // A day later the fast dedupe layers (ingest's seen key, the event's job id) have forgotten A: the replay
+      // reaches the recorder, the durable layer under test.
+      await connection.del(`${system.prefix}:fal-webhook-seen:${requestId}`);
+      const eventJobId = `evt:completed:${requestId}`;
+      await (await events.getJob(eventJobId))?.remove();
       const headers = Object.fromEntries(
-        Object.entries(delivery.headers).filter(([k]) => k.startsWith('x-fal-webhook-')),
+        Object.entries(delivery!.headers).filter(([k]) => k.startsWith('x-fal-webhook-')),
       ) as Record<string, string>;
-      const before = (await system.db.query('SELECT * FROM trainings WHERE id = $1', [trainingB.body.id]))
-        .rows[0];
-      const replay = await fetch(ingestUrl, {
+      const replay = await fetch(system.ingestUrl(`entity=training&id=${trainingB.body.id}`), {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
-        body: new Uint8Array(delivery.raw),
+        body: new Uint8Array(delivery!.raw),
       });
       expect(replay.status).toBe(200);
-      // B goes on with its own request; the replayed one is parked, bound to nothing.
-      await waitFor(
-        async () =>
-          (await system.db.query('SELECT 1 FROM parked_events WHERE fal_request_id = $1', [requestId]))
-            .rowCount === 1,
+      const recorded = await waitFor(
+        async () => {
+          const job = await events.getJob(eventJobId);
+          return job && (await job.isCompleted()) ? job : undefined;
+        },
+        10_000,
+        'the recorder to apply the replayed delivery',
       );
-      const after = (await system.db.query('SELECT * FROM trainings WHERE id = $1', [trainingB.body.id]))
-        .rows[0];
-      expect(
-        after.fal_request_id === null ||
-          after.fal_request_id === before.fal_request_id ||
-          after.fal_request_id !== requestId,
-      ).toBe(true);
-      expect(after.fal_request_id).not.toBe(requestId);
+      expect(recorded.data).toMatchObject({ id: trainingB.body.id, falRequestId: requestId });
+      expect(recorded.returnvalue).toBe('unchanged: already terminal');
+
+      expect({ row: await rowB(), transitions: await transitionsB() }).toEqual(before);
+      expect((await system.api('GET', `/v1/trainings/${a.training.id}`)).body).toEqual(trainingA);
     } finally {
-      await receiver.stop();
+      await portraitQueue.resume();
+      await Promise.all([portraitQueue.close(), events.close()]);
+      connection.disconnect();
     }
   });
 });
