@@ -9,6 +9,7 @@ export function uniquePrefix(): string {
   return `{test-${randomUUID().slice(0, 8)}}`;
 }
 export {
+  dropDatabase,
   launchSystem,
   SERVICE_NAMES,
   SERVICE_PORT_VARIABLES,

@@ -198,3 +198,14 @@ export async function launchSystem(options: SystemOptions = {}) {
   };
 }
 export type RunningSystem = Awaited<ReturnType<typeof launchSystem>>;
+
+/** Drops a database a test had a process create (the local PostgreSQL, as `launchSystem` uses it). */
+export async function dropDatabase(database: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
