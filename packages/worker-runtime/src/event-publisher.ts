@@ -11,4 +11,10 @@ export class EventPublisher {
     const full = falEvent.parse({ at: new Date().toISOString(), source: 'worker', ...event });
     await this.events.add(JOBS.falEvent, full, { ...EVENT_JOB_OPTIONS, jobId: falEventJobId(full) });
   }
+
+  /** Whether a `failed` event for this row (not tied to a fal request) is still on the queue. */
+  async hasFailed(rowId: string): Promise<boolean> {
+    const jobId = falEventJobId({ type: 'failed', id: rowId });
+    return jobId !== undefined && (await this.events.getJob(jobId)) !== undefined;
+  }
 }

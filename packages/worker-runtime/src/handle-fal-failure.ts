@@ -1,5 +1,6 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { classifyFalError, retryDelay, type Entity, type FalEndpointId } from '@aisha/shared';
+import { submitSubject } from './report-final-failure';
 import type { WorkerContext } from './worker-context';
 
 export interface Subject {
@@ -11,8 +12,9 @@ export interface Subject {
 
 /**
  * Decides what a failed fal call means for the job, following design.md's one-retry-owner rule:
- * 429 and an open breaker delay the job without spending an attempt; 401/403/422 and other 4xx fail it now with a
- * `failed` event; anything else goes back to BullMQ, which retries with jittered backoff until the last attempt.
+ * a call aborted by shutdown hands the job back; 429 and an open breaker delay the job without spending an
+ * attempt; 401/403/422 and other 4xx fail it now with a `failed` event; anything else goes back to BullMQ, whose
+ * backoff strategy logs and counts the retry, and after whose last attempt `reportFinalFailure` emits `failed`.
  */
 export async function handleFalFailure(
   err: unknown,
@@ -28,6 +30,14 @@ export async function handleFalFailure(
     endpoint: subject.endpoint,
   });
 
+  if (ctx.fal.jobAborted) {
+    // The worker is shutting down and aborted the call: release the job without spending an attempt. A submit's
+    // intent stays, so whoever takes the job next adopts the request if fal accepted it, rather than resubmitting.
+    log.warn('fal call aborted by shutdown; job released for another worker');
+    await job.moveToDelayed(Date.now(), token);
+    throw new DelayedError();
+  }
+
   if (failure.kind === 'rate_limit' || failure.kind === 'breaker_open') {
     const delay =
       failure.kind === 'rate_limit'
@@ -40,27 +50,14 @@ export async function handleFalFailure(
   }
 
   if (!failure.retryable) {
-    log.error({ kind: failure.kind, status: failure.status }, failure.message);
-    await ctx.events.emit({ type: 'failed', ...subject, error: { message: failure.message } });
-    ctx.metrics.jobs.inc({ queue: ctx.queueName, job: job.name, outcome: 'failed' });
+    log.error({ kind: failure.kind, status: failure.status, job: job.name }, failure.message);
+    // A rejected key says nothing about the request a poll or cancel asks about: fal may well have finished it.
+    // Only a submit's 401/403 fails the row; the poll or cancel job alone fails (counted in reportFinalFailure).
+    if (failure.kind !== 'auth' || submitSubject(job)) {
+      await ctx.events.emit({ type: 'failed', ...subject, error: { message: failure.message } });
+    }
     throw new UnrecoverableError(failure.message);
   }
 
-  const attempts = job.opts.attempts ?? 1;
-  if (job.attemptsMade + 1 >= attempts) {
-    const message = `gave up after ${attempts} attempts: ${failure.message}`;
-    log.error({ kind: failure.kind }, message);
-    await ctx.events.emit({ type: 'failed', ...subject, error: { message } });
-    ctx.metrics.jobs.inc({ queue: ctx.queueName, job: job.name, outcome: 'failed' });
-    throw new UnrecoverableError(message);
-  }
-  ctx.metrics.retries.inc({
-    queue: ctx.queueName,
-    reason: failure.status ? String(failure.status) : failure.kind,
-  });
-  log.warn(
-    { kind: failure.kind, status: failure.status, attempt: job.attemptsMade + 1 },
-    `will retry: ${failure.message}`,
-  );
   throw err;
 }

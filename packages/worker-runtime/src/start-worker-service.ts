@@ -1,7 +1,8 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import express from 'express';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job, type MinimalJob } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   FAL_BACKOFF_TYPE,
@@ -16,10 +17,12 @@ import {
   type WorkerQueueName,
 } from '@aisha/shared';
 import type { Registry } from 'prom-client';
+import { ZodError, z } from 'zod';
 import { cancelRequest } from './cancel-request';
 import { EventPublisher } from './event-publisher';
 import { FalCaller } from './fal-caller';
 import { pollRequest } from './poll-request';
+import { reportFinalFailure } from './report-final-failure';
 import { SubmissionClaims } from './submission-claim';
 import type { JobHandler, WorkerContext } from './worker-context';
 import type { WorkerRuntimeConfig } from './worker-env';
@@ -60,7 +63,7 @@ export async function startWorkerService(
   if (missing.length > 0) throw new Error(`${spec.service}: no handler for job(s) ${missing.join(', ')}`);
 
   const registry = createMetricsRegistry(spec.service);
-  const fal = new FalCaller(createFal(config.fal), () => metrics, config.worker.falCallTimeoutMs, {
+  const fal = FalCaller.create(createFal(config.fal), () => metrics, config.worker.falCallTimeoutMs, {
     resetTimeoutMs: config.worker.breakerResetMs,
   });
   const metrics = workerMetrics(registry, () => fal.breakers);
@@ -90,24 +93,53 @@ export async function startWorkerService(
     adoptWindowMs: config.worker.adoptWindowMs,
   };
 
-  const worker = new Worker(spec.queue, (job: Job, token?: string) => handlers[job.name]!(job, token!, ctx), {
+  // Three parameters: BullMQ then gives each job an AbortSignal, which `worker.cancelAllJobs()` aborts at shutdown.
+  const processJob = async (job: Job, token: string | undefined, signal: AbortSignal | undefined) => {
+    const handler = handlers[job.name];
+    if (!handler) throw new UnrecoverableError(`${spec.service} has no handler for job ${job.name}`);
+    try {
+      return await handler(job, token!, { ...ctx, fal: fal.forJob(signal) });
+    } catch (err) {
+      // A payload that does not parse will not parse on a retry either: fail now, not after 8 attempts.
+      if (err instanceof ZodError) {
+        throw new UnrecoverableError(`invalid ${job.name} payload: ${z.prettifyError(err)}`);
+      }
+      throw err;
+    }
+  };
+
+  const worker = new Worker(spec.queue, processJob, {
     connection: workerConnection,
     prefix,
     concurrency: config.worker.concurrency,
     lockDuration: config.worker.lockDurationMs,
     stalledInterval: config.worker.stalledIntervalMs,
     settings: {
-      backoffStrategy: (attemptsMade: number, type?: string, err?: Error) => {
-        const delay = retryDelay(
-          attemptsMade,
-          type === FAL_BACKOFF_TYPE ? classifyFalError(err).retryAfterMs : undefined,
+      // Called once per retry, so the retry's one log line and its count live here.
+      backoffStrategy: (attemptsMade: number, type?: string, err?: Error, job?: MinimalJob) => {
+        const failure = classifyFalError(err);
+        const delay = retryDelay(attemptsMade, type === FAL_BACKOFF_TYPE ? failure.retryAfterMs : undefined);
+        metrics.retries.inc({
+          queue: spec.queue,
+          reason: failure.status ? String(failure.status) : failure.kind,
+        });
+        log.warn(
+          {
+            jobId: job?.id,
+            falRequestId: falRequestIdOf(job),
+            attempt: attemptsMade,
+            delayMs: delay,
+            kind: failure.kind,
+            status: failure.status,
+          },
+          `will retry after backoff: ${failure.message}`,
         );
-        log.info({ attemptsMade, delayMs: delay, reason: err?.message }, 'retrying with backoff');
         return delay;
       },
     },
   });
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+  worker.on('failed', (job, err) => void reportFinalFailure(job, err, ctx));
   worker.on('completed', (job) =>
     metrics.jobs.inc({ queue: spec.queue, job: job.name, outcome: 'completed' }),
   );
@@ -131,17 +163,22 @@ export async function startWorkerService(
     worker,
     async close() {
       server.close();
-      // worker.close() waits for active jobs with no deadline of its own: race it against our grace period.
-      const graceful = worker.close();
-      const timedOut = await Promise.race([
-        graceful.then(() => false),
-        new Promise<boolean>((resolve) =>
-          setTimeout(() => resolve(true), config.worker.shutdownGraceMs).unref(),
-        ),
-      ]);
-      if (timedOut) {
-        log.warn('active jobs did not finish in time; their locks lapse and another worker takes them');
-        await worker.close(true);
+      // worker.close() stops fetching and waits for active jobs with no deadline of its own; calling it again
+      // returns the same promise. So: wait out the grace period, then abort the jobs' fal calls, which release
+      // their jobs (handleFalFailure), and give that a moment before letting go of Redis regardless.
+      const closed = worker.close().then(
+        () => true,
+        () => true,
+      );
+      const within = (ms: number) => Promise.race([closed, delay(ms, false, { ref: false })]);
+      if (!(await within(config.worker.shutdownGraceMs))) {
+        log.warn(
+          'active jobs did not finish in the grace period; aborting their fal calls and releasing them',
+        );
+        worker.cancelAllJobs('shutdown');
+        if (!(await within(RELEASE_WAIT_MS))) {
+          log.warn('some jobs are still active; their locks lapse and another worker takes them');
+        }
       }
       fal.breakers.shutdown();
       await Promise.allSettled([ownQueue.close(), events.close()]);
@@ -150,4 +187,13 @@ export async function startWorkerService(
       server.closeAllConnections();
     },
   };
+}
+
+/** After the grace period, how long released jobs get to reach Redis before the connections are dropped. */
+const RELEASE_WAIT_MS = 1_000;
+
+/** The fal request a job is about: a poll's or cancel's own, or the one a submit recorded. */
+function falRequestIdOf(job: MinimalJob | undefined): string | undefined {
+  const data = job?.data as { falRequestId?: string; submission?: { falRequestId?: string } } | undefined;
+  return data?.falRequestId ?? data?.submission?.falRequestId;
 }

@@ -1,4 +1,5 @@
 import { buildGenerationInput, submitGenerationJob } from '@aisha/shared';
+import { submitSubject } from './report-final-failure';
 import { submitRequest } from './submit-request';
 import type { JobHandler } from './worker-context';
 
@@ -7,13 +8,7 @@ import type { JobHandler } from './worker-context';
  * file → FLUX LoRA with `loras: [{path, scale}]`), the request's options become its input.
  */
 export const submitGeneration: JobHandler = (job, token, ctx) =>
-  submitRequest(
-    job,
-    token,
-    ctx,
-    { entity: 'generation', id: String(job.data?.generationId ?? job.id) },
-    () => {
-      const data = submitGenerationJob.parse(job.data);
-      return buildGenerationInput(data.model, data.request, data.trainingType);
-    },
-  );
+  submitRequest(job, token, ctx, submitSubject(job)!, () => {
+    const data = submitGenerationJob.parse(job.data);
+    return buildGenerationInput(data.model, data.request, data.trainingType);
+  });

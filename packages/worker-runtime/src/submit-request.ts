@@ -45,7 +45,6 @@ export async function submitRequest(
     if (!(err instanceof ZodError)) throw err;
     const message = `invalid fal input: ${err.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')}`;
     await ctx.events.emit({ type: 'failed', ...subject, error: { message } });
-    ctx.metrics.jobs.inc({ queue: ctx.queueName, job: job.name, outcome: 'failed' });
     throw new UnrecoverableError(message);
   }
 

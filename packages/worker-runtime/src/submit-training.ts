@@ -1,4 +1,6 @@
+import { UnrecoverableError } from 'bullmq';
 import { buildTrainingInput, submitTrainingJob, type TrainingConfig, type TrainingType } from '@aisha/shared';
+import { submitSubject } from './report-final-failure';
 import { submitRequest } from './submit-request';
 import type { JobHandler } from './worker-context';
 
@@ -8,10 +10,13 @@ import type { JobHandler } from './worker-context';
  */
 export function submitTraining(expected: TrainingType, training: TrainingConfig): JobHandler {
   return (job, token, ctx) =>
-    submitRequest(job, token, ctx, { entity: 'training', id: String(job.data?.trainingId ?? job.id) }, () => {
+    submitRequest(job, token, ctx, submitSubject(job)!, () => {
       const data = submitTrainingJob.parse(job.data);
       if (data.trainingType !== expected) {
-        throw new Error(`${ctx.queueName} trains ${expected} avatars, got a ${data.trainingType} training`);
+        // A job on the wrong queue is a producer's bug: no retry fixes it.
+        throw new UnrecoverableError(
+          `${ctx.queueName} trains ${expected} avatars, got a ${data.trainingType} training: check the producer's queue`,
+        );
       }
       return buildTrainingInput(
         {

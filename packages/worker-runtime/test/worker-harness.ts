@@ -1,3 +1,5 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
@@ -52,6 +54,34 @@ export function workerEnv(
     LOG_LEVEL: 'silent',
     ...extra,
   };
+}
+
+// The built workers, run as production runs them: a process of their own (rebuild with `npx tsc -b` first).
+const WORKER_MAINS: Record<WorkerQueueName, [main: string, portVariable: string]> = {
+  [QUEUES.trainPortrait]: ['portrait-worker', 'PORTRAIT_WORKER_PORT'],
+  [QUEUES.trainPro]: ['pro-worker', 'PRO_WORKER_PORT'],
+  [QUEUES.generate]: ['ultra-worker', 'ULTRA_WORKER_PORT'],
+};
+
+/** A worker service of `queue` as a child process (stderr kept, for a failing test's sake); kill it when done. */
+export function startWorkerProcess(
+  queue: WorkerQueueName,
+  sim: FalSim,
+  prefix: string,
+  extra: Record<string, string> = {},
+): ChildProcess {
+  const [service, portVariable] = WORKER_MAINS[queue];
+  const main = path.resolve(__dirname, `../../../services/${service}/dist/main.js`);
+  return spawn(process.execPath, [main], {
+    env: { PATH: process.env.PATH, ...workerEnv(sim, prefix, { [portVariable]: '0', ...extra }) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+/** Resolves with the exit code once the process has exited. */
+export function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
 /** A worker of `queue` in this process, against fal-sim, on its own prefix; plus a producer and an event reader. */
