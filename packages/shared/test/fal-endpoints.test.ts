@@ -1,4 +1,13 @@
-import { FAL_ENDPOINTS, falAppPath, toModelResult } from '@aisha/shared';
+import { z } from 'zod';
+import {
+  DEFAULT_PRICES,
+  FAL_ENDPOINTS,
+  IMAGE_SIZE_PIXELS,
+  IMAGE_SIZE_PRESETS,
+  estimateCostUsd,
+  falAppPath,
+  toModelResult,
+} from '@aisha/shared';
 
 const zip = 'https://v3.fal.media/files/lion/photos.zip';
 
@@ -99,6 +108,65 @@ describe('fal endpoint registry', () => {
     expect(pro.safeParse({ data_url: zip, finetune_comment: 'c', priority: 'high_res_only' }).success).toBe(
       true,
     );
+  });
+
+  it("records fal's documented defaults as metadata, without filling them in", () => {
+    const defaults = (endpoint: keyof typeof FAL_ENDPOINTS) => {
+      const schema = z.toJSONSchema(FAL_ENDPOINTS[endpoint].input, { io: 'input' }) as {
+        properties: Record<
+          string,
+          { default?: unknown; items?: { properties: Record<string, { default?: unknown }> } }
+        >;
+      };
+      return Object.fromEntries(
+        Object.entries(schema.properties)
+          .filter(([, field]) => field.default !== undefined)
+          .map(([name, field]) => [name, field.default]),
+      );
+    };
+    expect(defaults('fal-ai/flux-lora-portrait-trainer')).toEqual({
+      steps: 2500,
+      learning_rate: 0.00009,
+      multiresolution_training: true,
+      subject_crop: true,
+    });
+    expect(defaults('fal-ai/flux-pro-trainer')).toEqual({
+      mode: 'character',
+      iterations: 300,
+      trigger_word: 'TOK',
+      lora_rank: 32,
+      finetune_type: 'full',
+    });
+    expect(defaults('fal-ai/flux-pro/v1.1-ultra-finetuned')).toEqual({
+      aspect_ratio: '16:9',
+      safety_tolerance: '2',
+    });
+    expect(defaults('fal-ai/flux-lora')).toEqual({ num_inference_steps: 28, guidance_scale: 3.5 });
+    const lora = z.toJSONSchema(FAL_ENDPOINTS['fal-ai/flux-lora'].input, { io: 'input' }) as {
+      properties: { loras: { items: { properties: { scale: { default?: unknown } } } } };
+    };
+    expect(lora.properties.loras.items.properties.scale.default).toBe(1);
+
+    // What we send is what goes out: no default is added by a parse.
+    expect(FAL_ENDPOINTS['fal-ai/flux-lora-portrait-trainer'].input.parse({ images_data_url: zip })).toEqual({
+      images_data_url: zip,
+    });
+    expect(
+      FAL_ENDPOINTS['fal-ai/flux-lora'].input.parse({
+        prompt: 'x',
+        loras: [{ path: 'https://x/l.safetensors' }],
+      }),
+    ).toEqual({ prompt: 'x', loras: [{ path: 'https://x/l.safetensors' }] });
+  });
+
+  it('knows the pixels of every named image size, and prices flux-lora by them', () => {
+    expect(Object.keys(IMAGE_SIZE_PIXELS)).toEqual(IMAGE_SIZE_PRESETS);
+    expect(IMAGE_SIZE_PIXELS.portrait_16_9).toEqual({ width: 576, height: 1024 });
+    const cost = estimateCostUsd(DEFAULT_PRICES['fal-ai/flux-lora'], {
+      image_size: 'square_hd',
+      num_images: 2,
+    });
+    expect(cost).toBeCloseTo(0.035 * 1.048576 * 2, 10);
   });
 
   it('maps outputs to our model results', () => {

@@ -1,5 +1,6 @@
 import { PNG } from 'pngjs';
 import jpeg from 'jpeg-js';
+import { IMAGE_SIZE_PIXELS, type ImageSizePreset } from '@aisha/shared';
 
 /**
  * Real, decodable images, drawn in code. They keep the requested aspect ratio at an eighth of fal's size
@@ -43,19 +44,13 @@ function drawImage(width: number, height: number, format: 'jpeg' | 'png', seed: 
   return PNG.sync.write(png);
 }
 
-const NAMED_SIZES: Record<string, [number, number]> = {
-  square_hd: [1024, 1024],
-  square: [512, 512],
-  portrait_4_3: [768, 1024],
-  portrait_16_9: [576, 1024],
-  landscape_4_3: [1024, 768],
-  landscape_16_9: [1024, 576],
-};
-
 /** fal's nominal output size for an input: ultra's aspect ratios (about 4 MP) or flux-lora's image sizes. */
 export function nominalSize(input: Record<string, unknown>): [number, number] {
   const size = input.image_size;
-  if (typeof size === 'string') return NAMED_SIZES[size] ?? [1024, 768];
+  if (typeof size === 'string') {
+    const named = IMAGE_SIZE_PIXELS[size as ImageSizePreset];
+    return named ? [named.width, named.height] : [1024, 768];
+  }
   if (size && typeof size === 'object') {
     const { width, height } = size as { width: number; height: number };
     return [width, height];

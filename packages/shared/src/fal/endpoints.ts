@@ -6,6 +6,31 @@ import { z } from 'zod';
  * `enable_safety_checker` on ultra) is a bug on our side, caught before it costs a request.
  */
 
+/**
+ * Limits not in fal-contract.md: *unverified* guesses (generous, to catch our own mistakes, not to mirror fal),
+ * kept in one place so that checking fal's model pages means editing only this block. Fields the contract does
+ * not list carry an `unverified` comment where they are declared.
+ */
+export const UNVERIFIED_LIMITS = {
+  /** Portrait and fast LoRA trainers' `steps`. */
+  maxTrainingSteps: 10_000,
+  /** Pro trainer's `iterations`. */
+  minIterations: 100,
+  maxIterations: 10_000,
+  maxLearningRate: 1,
+  maxTriggerPhraseLength: 200,
+  maxNumImages: 4,
+  maxLoraScale: 4,
+  maxGuidanceScale: 35,
+  maxInferenceSteps: 50,
+  /** Each side of a custom flux-lora `image_size`; 14142² is about 200 MP. */
+  minImageSide: 64,
+  maxImageSide: 14_142,
+} as const;
+
+// fal's documented defaults are metadata (`.meta({ default })`, shown in JSON Schema), never zod defaults:
+// our builders send every value explicitly, and a parse must not add fields the caller did not send.
+
 export const falFile = z.object({
   url: z.url(),
   content_type: z.string().optional(),
@@ -22,25 +47,33 @@ export const falImage = z.object({
 
 export const ASPECT_RATIOS = ['21:9', '16:9', '4:3', '3:2', '1:1', '2:3', '3:4', '9:16', '9:21'] as const;
 export const aspectRatio = z.enum(ASPECT_RATIOS);
-export const IMAGE_SIZE_PRESETS = [
-  'square_hd',
-  'square',
-  'portrait_4_3',
-  'portrait_16_9',
-  'landscape_4_3',
-  'landscape_16_9',
-] as const;
+/** The pixels of each named flux-lora `image_size` (fal's model page; *unverified*: not in fal-contract.md). */
+export const IMAGE_SIZE_PIXELS = {
+  square_hd: { width: 1024, height: 1024 },
+  square: { width: 512, height: 512 },
+  portrait_4_3: { width: 768, height: 1024 },
+  portrait_16_9: { width: 576, height: 1024 },
+  landscape_4_3: { width: 1024, height: 768 },
+  landscape_16_9: { width: 1024, height: 576 },
+} as const satisfies Record<string, { width: number; height: number }>;
+export type ImageSizePreset = keyof typeof IMAGE_SIZE_PIXELS;
+export const IMAGE_SIZE_PRESETS = Object.keys(IMAGE_SIZE_PIXELS) as [ImageSizePreset, ...ImageSizePreset[]];
 export const outputFormat = z.enum(['jpeg', 'png']);
 
 const zipUrl = z.url({ protocol: /^https?$/ });
 
 export const portraitTrainerInput = z.strictObject({
   images_data_url: zipUrl,
-  trigger_phrase: z.string().min(1).max(200).optional(),
-  steps: z.number().int().min(1).max(10_000).optional(),
-  learning_rate: z.number().positive().max(1).optional(),
-  multiresolution_training: z.boolean().optional(),
-  subject_crop: z.boolean().optional(),
+  trigger_phrase: z.string().min(1).max(UNVERIFIED_LIMITS.maxTriggerPhraseLength).optional(),
+  steps: z.number().int().min(1).max(UNVERIFIED_LIMITS.maxTrainingSteps).optional().meta({ default: 2500 }),
+  learning_rate: z
+    .number()
+    .positive()
+    .max(UNVERIFIED_LIMITS.maxLearningRate)
+    .optional()
+    .meta({ default: 0.00009 }),
+  multiresolution_training: z.boolean().optional().meta({ default: true }),
+  subject_crop: z.boolean().optional().meta({ default: true }),
   create_masks: z.boolean().optional(),
   data_archive_format: z.string().optional(),
   resume_from_checkpoint: z.string().optional(),
@@ -49,28 +82,39 @@ export const portraitTrainerInput = z.strictObject({
 export const loraTrainerOutput = z.object({
   diffusers_lora_file: falFile,
   config_file: falFile,
-  debug_preprocessed_output: falFile.optional(),
+  debug_preprocessed_output: falFile.optional(), // unverified: not in fal-contract.md
 });
 
 export const proTrainerInput = z.strictObject({
   data_url: zipUrl,
   finetune_comment: z.string().min(1),
-  mode: z.enum(['character', 'product', 'style', 'general']).optional(),
-  iterations: z.number().int().min(100).max(10_000).optional(),
-  learning_rate: z.number().positive().max(1).optional(),
+  mode: z.enum(['character', 'product', 'style', 'general']).optional().meta({ default: 'character' }),
+  iterations: z
+    .number()
+    .int()
+    .min(UNVERIFIED_LIMITS.minIterations)
+    .max(UNVERIFIED_LIMITS.maxIterations)
+    .optional()
+    .meta({ default: 300 }),
+  // fal's default depends on finetune_type (1e-5 full, 1e-4 lora), so none is recorded here.
+  learning_rate: z.number().positive().max(UNVERIFIED_LIMITS.maxLearningRate).optional(),
   priority: z.enum(['speed', 'quality', 'high_res_only']).optional(),
   captioning: z.boolean().optional(),
-  trigger_word: z.string().min(1).optional(),
-  lora_rank: z.union([z.literal(16), z.literal(32)]).optional(),
-  finetune_type: z.enum(['full', 'lora']).optional(),
+  trigger_word: z.string().min(1).optional().meta({ default: 'TOK' }),
+  lora_rank: z
+    .union([z.literal(16), z.literal(32)])
+    .optional()
+    .meta({ default: 32 }),
+  finetune_type: z.enum(['full', 'lora']).optional().meta({ default: 'full' }),
 });
 
 export const proTrainerOutput = z.object({ finetune_id: z.string().min(1) });
 
+// unverified: fal-contract.md names this trainer but not its input; these fields are from fal's model page.
 export const fastLoraTrainerInput = z.strictObject({
   images_data_url: zipUrl,
   trigger_word: z.string().min(1).optional(),
-  steps: z.number().int().min(1).max(10_000).optional(),
+  steps: z.number().int().min(1).max(UNVERIFIED_LIMITS.maxTrainingSteps).optional(),
   create_masks: z.boolean().optional(),
   is_style: z.boolean().optional(),
   is_input_format_already_preprocessed: z.boolean().optional(),
@@ -92,10 +136,10 @@ export const ultraFinetunedInput = z.strictObject({
   prompt: z.string().min(1),
   finetune_id: z.string().min(1),
   finetune_strength: finetuneStrength,
-  aspect_ratio: aspectRatio.optional(),
-  num_images: z.number().int().min(1).max(4).optional(),
+  aspect_ratio: aspectRatio.optional().meta({ default: '16:9' }),
+  num_images: z.number().int().min(1).max(UNVERIFIED_LIMITS.maxNumImages).optional(),
   output_format: outputFormat.optional(),
-  safety_tolerance: z.enum(['1', '2', '3', '4', '5', '6']).optional(),
+  safety_tolerance: z.enum(['1', '2', '3', '4', '5', '6']).optional().meta({ default: '2' }),
   seed: z.number().int().nonnegative().optional(),
   raw: z.boolean().optional(),
   image_url: z.url().optional(),
@@ -107,25 +151,36 @@ export const ultraFinetunedInput = z.strictObject({
 export const imageSize = z.union([
   z.enum(IMAGE_SIZE_PRESETS),
   z.strictObject({
-    width: z.number().int().min(64).max(14_142),
-    height: z.number().int().min(64).max(14_142),
+    width: z.number().int().min(UNVERIFIED_LIMITS.minImageSide).max(UNVERIFIED_LIMITS.maxImageSide),
+    height: z.number().int().min(UNVERIFIED_LIMITS.minImageSide).max(UNVERIFIED_LIMITS.maxImageSide),
   }),
 ]);
 
 export const fluxLoraInput = z.strictObject({
   prompt: z.string().min(1),
   loras: z
-    .array(z.strictObject({ path: z.string().min(1), scale: z.number().min(0).max(4).optional() }))
+    .array(
+      z.strictObject({
+        path: z.string().min(1),
+        scale: z.number().min(0).max(UNVERIFIED_LIMITS.maxLoraScale).optional().meta({ default: 1 }),
+      }),
+    )
     .optional(),
   image_size: imageSize.optional(),
-  num_images: z.number().int().min(1).max(4).optional(),
-  num_inference_steps: z.number().int().min(1).max(50).optional(),
-  guidance_scale: z.number().min(0).max(35).optional(),
+  num_images: z.number().int().min(1).max(UNVERIFIED_LIMITS.maxNumImages).optional(),
+  num_inference_steps: z
+    .number()
+    .int()
+    .min(1)
+    .max(UNVERIFIED_LIMITS.maxInferenceSteps)
+    .optional()
+    .meta({ default: 28 }),
+  guidance_scale: z.number().min(0).max(UNVERIFIED_LIMITS.maxGuidanceScale).optional().meta({ default: 3.5 }),
   seed: z.number().int().nonnegative().optional(),
   enable_safety_checker: z.boolean().optional(),
   output_format: outputFormat.optional(),
-  acceleration: z.enum(['none', 'regular']).optional(),
-  sync_mode: z.boolean().optional(),
+  acceleration: z.enum(['none', 'regular']).optional(), // unverified: not in fal-contract.md
+  sync_mode: z.boolean().optional(), // unverified for flux-lora: the contract lists it for ultra only
 });
 
 export const FAL_ENDPOINTS = {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { FalEndpointId } from './endpoints';
+import { IMAGE_SIZE_PIXELS, type FalEndpointId, type ImageSizePreset } from './endpoints';
 import { jsonVariable } from '../config';
 
 /**
@@ -29,15 +29,6 @@ export const pricesEnv = z
   })
   .transform((env) => ({ ...DEFAULT_PRICES, ...env.FAL_PRICES }) as Record<string, PriceEntry>);
 
-const IMAGE_MEGAPIXELS: Record<string, number> = {
-  square_hd: 1.05,
-  square: 0.26,
-  portrait_4_3: 0.79,
-  portrait_16_9: 0.59,
-  landscape_4_3: 0.79,
-  landscape_16_9: 0.59,
-};
-
 /** What a request is estimated to cost in USD, from its input. */
 export function estimateCostUsd(price: PriceEntry | undefined, input: Record<string, unknown>): number {
   if (!price) return 0;
@@ -51,7 +42,7 @@ export function estimateCostUsd(price: PriceEntry | undefined, input: Record<str
   const size = input.image_size;
   const megapixels =
     typeof size === 'string'
-      ? (IMAGE_MEGAPIXELS[size] ?? 1)
+      ? megapixelsOf(IMAGE_SIZE_PIXELS[size as ImageSizePreset])
       : size && typeof size === 'object'
         ? ((size as { width: number }).width * (size as { height: number }).height) / 1e6
         : 1;
@@ -61,4 +52,8 @@ export function estimateCostUsd(price: PriceEntry | undefined, input: Record<str
     (price.perMegapixel ?? 0) * megapixels * images +
     (price.perStep ?? 0) * steps
   );
+}
+
+function megapixelsOf(size: { width: number; height: number } | undefined): number {
+  return size ? (size.width * size.height) / 1e6 : 1;
 }
