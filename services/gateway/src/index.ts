@@ -18,6 +18,10 @@ export { ensureDatabase, migrate } from './db/database';
 export { seedApiKeys } from './api-keys';
 
 const SWEEP_QUEUE = 'gateway-sweep';
+export const SWEEP_JOB_RETENTION = {
+  removeOnComplete: { age: 3600, count: 100 },
+  removeOnFail: { age: 24 * 3600, count: 100 },
+};
 
 export interface Gateway {
   url: string;
@@ -72,7 +76,14 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   recorder.on('failed', (job, err) =>
     log.error({ jobId: job?.id, err: err.message }, 'recorder failed an event'),
   );
-  await sweepQueue.upsertJobScheduler('sweep', { every: config.sweep.everyMs }, { name: 'sweep' });
+  // One sweep at a time across every replica: BullMQ schedules the next run as soon as one starts, and a worker's
+  // own concurrency only limits its process. Finished runs are trimmed, or one job a run would pile up forever.
+  await sweepQueue.setGlobalConcurrency(1);
+  await sweepQueue.upsertJobScheduler(
+    'sweep',
+    { every: config.sweep.everyMs },
+    { name: 'sweep', opts: SWEEP_JOB_RETENTION },
+  );
   const runSweep = () => sweep(config.sweep, { ...recorderDeps, jobs, pool, log });
   const sweeperConnection = consumer.duplicate();
   const sweeper = new Worker(SWEEP_QUEUE, runSweep, {
