@@ -1,7 +1,8 @@
 /**
  * The retry policy every worker follows. BullMQ is the only retry owner: it calls `retryDelay` through the
  * worker's backoff strategy. Full jitter (AWS's "exponential backoff and jitter"): a delay drawn uniformly
- * from [0, min(cap, base * 2^(attempt-1))], never shorter than fal's Retry-After.
+ * from [0, min(cap, base * 2^(attempt-1))], never shorter than fal's Retry-After, which is honoured past
+ * the cap up to `RETRY_AFTER_MAX_MS`.
  */
 export interface RetryPolicy {
   baseMs: number;
@@ -10,6 +11,12 @@ export interface RetryPolicy {
 }
 
 export const RETRY_POLICY: RetryPolicy = { baseMs: 2_000, capMs: 5 * 60_000, attempts: 8 };
+
+/**
+ * The longest Retry-After we wait for. A rate limit asks for seconds; an hour (a misconfigured proxy, a date
+ * header in the wrong zone) would park the job far beyond what a user waits for, so it is cut to 15 min.
+ */
+export const RETRY_AFTER_MAX_MS = 15 * 60_000;
 
 /** @param attempt 1 for the first retry. */
 export function backoffCeiling(attempt: number, policy: RetryPolicy = RETRY_POLICY): number {
@@ -24,7 +31,9 @@ export function retryDelay(
   random: () => number = Math.random,
 ): number {
   const jittered = Math.floor(random() * backoffCeiling(attempt, policy));
-  return retryAfterMs === undefined ? jittered : Math.max(retryAfterMs, jittered);
+  return retryAfterMs === undefined
+    ? jittered
+    : Math.max(Math.min(retryAfterMs, RETRY_AFTER_MAX_MS), jittered);
 }
 
 /** Parses a Retry-After header (delta seconds or an HTTP date) into milliseconds from now. */

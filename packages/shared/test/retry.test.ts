@@ -1,4 +1,4 @@
-import { RETRY_POLICY, backoffCeiling, parseRetryAfter, retryDelay } from '@aisha/shared';
+import { RETRY_AFTER_MAX_MS, RETRY_POLICY, backoffCeiling, parseRetryAfter, retryDelay } from '@aisha/shared';
 
 describe('retry policy', () => {
   it('grows exponentially from 2 s and is capped at 5 min', () => {
@@ -24,6 +24,13 @@ describe('retry policy', () => {
   it('never retries sooner than Retry-After', () => {
     expect(retryDelay(1, 30_000, RETRY_POLICY, () => 0.5)).toBe(30_000);
     expect(retryDelay(8, 1_000, RETRY_POLICY, () => 0.5)).toBe(128_000);
+  });
+
+  it('honours a Retry-After past the backoff cap, but never beyond 15 min', () => {
+    expect(RETRY_AFTER_MAX_MS).toBe(15 * 60_000);
+    expect(retryDelay(1, 600_000, RETRY_POLICY, () => 0.5)).toBe(600_000);
+    expect(retryDelay(1, 3_600_000, RETRY_POLICY, () => 0.5)).toBe(RETRY_AFTER_MAX_MS);
+    expect(retryDelay(20, 3_600_000, RETRY_POLICY, () => 0.999)).toBe(RETRY_AFTER_MAX_MS);
   });
 
   it('parses Retry-After in seconds or as an HTTP date', () => {
