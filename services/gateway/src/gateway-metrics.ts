@@ -28,18 +28,27 @@ export function gatewayMetrics(
   });
   new Gauge({
     name: 'gateway_rows',
-    help: 'Rows by entity and status',
-    labelNames: ['entity', 'status'],
+    help: "Rows by entity, status and training_type (the avatar's kind: portrait or style; a generation's is its avatar's)",
+    labelNames: ['entity', 'status', 'training_type'],
     registers: [registry],
     async collect() {
       this.reset();
       try {
-        const { rows } = await pool.query<{ entity: string; status: string; n: number }>(
-          `SELECT 'training' AS entity, status, count(*)::int AS n FROM trainings GROUP BY status
-           UNION ALL SELECT 'generation', status, count(*)::int FROM generations GROUP BY status
-           UNION ALL SELECT 'avatar', status, count(*)::int FROM avatars GROUP BY status`,
+        const { rows } = await pool.query<{
+          entity: string;
+          status: string;
+          training_type: string;
+          n: number;
+        }>(
+          `SELECT 'training' AS entity, status, training_type, count(*)::int AS n FROM trainings
+             GROUP BY status, training_type
+           UNION ALL SELECT 'generation', status, training_type, count(*)::int FROM generations
+             GROUP BY status, training_type
+           UNION ALL SELECT 'avatar', status, training_type, count(*)::int FROM avatars
+             GROUP BY status, training_type`,
         );
-        for (const r of rows) this.set({ entity: r.entity, status: r.status }, r.n);
+        for (const r of rows)
+          this.set({ entity: r.entity, status: r.status, training_type: r.training_type }, r.n);
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'metrics: rows by state unavailable');
       }

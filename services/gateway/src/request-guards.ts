@@ -7,13 +7,16 @@ import { pinoHttp } from 'pino-http';
 import { problem, sendProblem, type Logger } from '@aisha/shared';
 import { callerOf } from './api-keys';
 
+// Trace ids from proxies and other services (`svc:1234`, UUIDs, W3C-ish ids) fit; anything else is replaced.
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 /** A request id on every request (the caller's `X-Request-Id` if sane), echoed back and on every log line. */
 export function requestLogging(log: Logger) {
   return pinoHttp({
     logger: log,
     genReqId(req, res) {
       const given = req.headers['x-request-id'];
-      const id = typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+      const id = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
       res.setHeader('x-request-id', id);
       return id;
     },

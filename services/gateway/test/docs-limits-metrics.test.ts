@@ -1,9 +1,17 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
-import { startSystem, type System } from './system-harness';
+import { waitFor } from '@aisha/testkit';
+import { KEYS, startSystem, uploadPhotos, type System } from './system-harness';
 
+// A third tenant of its own for the metrics flow: the rate-limit test spends acme's and globex's budget.
+const INITECH = 'initech-key-001';
 let system: System;
 beforeAll(async () => {
-  system = await startSystem({ env: { RATE_LIMIT_PER_MINUTE: '5' } });
+  system = await startSystem({
+    env: {
+      RATE_LIMIT_PER_MINUTE: '5',
+      API_KEYS: `acme:${KEYS.acme},globex:${KEYS.globex},initech:${INITECH}`,
+    },
+  });
 });
 afterAll(() => system.stop());
 
@@ -36,6 +44,15 @@ describe('request ids, rate limits and metrics', () => {
       headers: { authorization: 'Bearer globex-key-001', 'x-request-id': 'trace-123' },
     });
     expect(res.headers.get('x-request-id')).toBe('trace-123');
+    // The README's format, [A-Za-z0-9._:-]{1,128}: echoed when it fits, replaced otherwise.
+    const echoed = async (id: string) =>
+      (await fetch(`${system.gateway.url}/healthz`, { headers: { 'x-request-id': id } })).headers.get(
+        'x-request-id',
+      );
+    expect(await echoed('svc:a_b.c-1')).toBe('svc:a_b.c-1');
+    expect(await echoed('x'.repeat(128))).toBe('x'.repeat(128));
+    expect(await echoed('x'.repeat(129))).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await echoed('a b/c')).toMatch(/^[0-9a-f-]{36}$/);
     const fresh = await fetch(`${system.gateway.url}/healthz`);
     expect(fresh.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -71,4 +88,60 @@ describe('request ids, rate limits and metrics', () => {
     expect(text).toContain('gateway_oldest_open_seconds{entity="training",service="gateway"}');
     expect((await fetch(`${system.gateway.url}/readyz`)).status).toBe(200);
   });
+
+  it('rows by state and type, durations and outcomes move after a real training and generation', async () => {
+    const before = await scrape();
+    const api = (method: string, path: string, body?: unknown) => system.api(method, path, body, INITECH);
+    const zip = await uploadPhotos(system.sim.connection, 3);
+    const avatar = await api('POST', '/v1/avatars', {
+      name: 'm',
+      training_type: 'portrait',
+      images_data_url: zip,
+    });
+    await api('POST', `/v1/avatars/${avatar.body.id}/trainings`, { preset: 'fast' });
+    const status = (table: string, column: string) => async () =>
+      (await system.db.query(`SELECT status FROM ${table} WHERE ${column} = $1`, [avatar.body.id])).rows[0]
+        ?.status;
+    await waitFor(async () => (await status('trainings', 'avatar_id')()) === 'completed', 20_000);
+    const generation = await api('POST', '/v1/generations', { avatar_id: avatar.body.id, prompt: 'TOK' });
+    expect(generation.status).toBe(202);
+    await waitFor(async () => (await status('generations', 'avatar_id')()) === 'completed', 20_000);
+    const after = await scrape();
+
+    const training = { entity: 'training', status: 'completed', training_type: 'portrait' };
+    expect(after('gateway_rows', training)).toBe(before('gateway_rows', training) + 1);
+    const generated = { entity: 'generation', status: 'completed', training_type: 'portrait' };
+    expect(after('gateway_rows', generated)).toBe(before('gateway_rows', generated) + 1);
+    for (const [entity, kind] of [
+      ['training', 'portrait'],
+      ['generation', 'generation'],
+    ]) {
+      const outcome = { entity, kind, outcome: 'completed' };
+      expect(after('gateway_outcomes_total', outcome)).toBe(before('gateway_outcomes_total', outcome) + 1);
+      for (const from of ['queued', 'submitted']) {
+        const labels = { ...outcome, from };
+        expect(after('gateway_job_duration_seconds_count', labels)).toBe(
+          before('gateway_job_duration_seconds_count', labels) + 1,
+        );
+      }
+    }
+  });
 });
+
+/** The gateway's /metrics now, as a lookup: the sum of a series' samples whose labels include `labels`. */
+async function scrape() {
+  const text = await (await fetch(`${system.gateway.url}/metrics`)).text();
+  const samples = text
+    .split('\n')
+    .map((line) => /^(\w+)\{([^}]*)\} (\S+)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map(([, name, labels, value]) => ({
+      name,
+      labels: Object.fromEntries([...labels!.matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => [k, v])),
+      value: Number(value),
+    }));
+  return (name: string, labels: Record<string, string>) =>
+    samples
+      .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+      .reduce((sum, s) => sum + s.value, 0);
+}
