@@ -20,6 +20,11 @@ const DESIGN = {
   'fal-sim': 8090,
 };
 
+// Our five services, and those of them that call fal (workers) or fetch its JWKS (webhook-ingest).
+const OURS = ['gateway', 'webhook-ingest', 'portrait-worker', 'pro-worker', 'ultra-worker'];
+const CALLS_FAL = ['webhook-ingest', 'portrait-worker', 'pro-worker', 'ultra-worker'];
+const SECRET = /KEY|SECRET|PASSWORD|TOKEN/;
+
 describe('docker-compose.yml', () => {
   it.each(Object.entries(DESIGN))(
     'runs %s from its Dockerfile target, on port %d, with a healthcheck',
@@ -45,20 +50,73 @@ describe('docker-compose.yml', () => {
   });
 
   it('starts services only once their data stores are healthy, and fal-sim only in the sim profile', () => {
-    for (const name of ['gateway', 'webhook-ingest', 'portrait-worker', 'pro-worker', 'ultra-worker']) {
+    for (const name of OURS) {
       expect(compose.services[name].depends_on.redis.condition).toBe('service_healthy');
       expect(compose.services[name].depends_on.postgres.condition).toBe('service_healthy');
     }
     expect(compose.services['fal-sim'].profiles).toEqual(['sim']);
-    expect(compose.services.gateway.depends_on.migrate.condition).toBe('service_completed_successfully');
     expect(dockerfileTargets).toContain(compose.services.migrate.build.target);
+  });
+
+  it.each(OURS)('starts %s only after the one-shot migrate has succeeded', (name) => {
+    expect(compose.services[name].depends_on.migrate.condition).toBe('service_completed_successfully');
+  });
+
+  it.each(CALLS_FAL)(
+    'starts %s after fal-sim is healthy when the sim profile runs it, and without it otherwise',
+    (name) => {
+      expect(compose.services[name].depends_on['fal-sim']).toEqual({
+        condition: 'service_healthy',
+        required: false,
+      });
+    },
+  );
+
+  it('restarts every long-running service (the ServiceDown runbook), but not the one-shot migrate', () => {
+    const longRunning = Object.keys(compose.services).filter((name) => name !== 'migrate');
+    expect(longRunning).toEqual(
+      expect.arrayContaining([...OURS, 'fal-sim', 'redis', 'postgres', 'prometheus', 'grafana']),
+    );
+    const notRestarted = longRunning.filter((name) => compose.services[name].restart !== 'unless-stopped');
+    expect(notRestarted).toEqual([]);
+    expect(compose.services.migrate.restart).toBeUndefined();
   });
 
   it('takes secrets from the environment, never from the file', () => {
     const text = readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
     expect(text).toMatch(/FAL_KEY: \$\{FAL_KEY:-\}/);
+    // Every secret-looking variable a service gets is the .env's value, with no default written here.
+    const inlined: string[] = [];
+    for (const [name, service] of Object.entries(
+      compose.services as Record<string, { environment?: object }>,
+    )) {
+      for (const [variable, value] of Object.entries(service.environment ?? {})) {
+        if (SECRET.test(variable) && !/^\$\{[A-Z_]+(:\?[^}]*|:-)\}$/.test(String(value))) {
+          inlined.push(`${name}.${variable}=${String(value)}`);
+        }
+      }
+    }
+    expect(inlined).toEqual([]);
+    expect(text).not.toMatch(/PASSWORD:-/);
+  });
+
+  it('ships an .env.example with every secret-looking variable empty', () => {
     const example = readFileSync(path.join(root, '.env.example'), 'utf8');
-    expect(example).toMatch(/^FAL_KEY=$/m);
+    const variables = [...example.matchAll(/^([A-Z0-9_]+)=(.*)$/gm)].map(([, name, value]) => ({
+      name: name!,
+      value: value!,
+    }));
+    const secrets = variables.filter(({ name }) => SECRET.test(name));
+    expect(secrets.map(({ name }) => name)).toEqual(
+      expect.arrayContaining([
+        'FAL_KEY',
+        'API_KEYS',
+        'ADMIN_KEY',
+        'POSTGRES_PASSWORD',
+        'GRAFANA_ADMIN_PASSWORD',
+      ]),
+    );
+    expect(secrets.filter(({ value }) => value.trim() !== '')).toEqual([]);
   });
 
   it('runs Prometheus and Grafana with the files under deploy/, healthchecked', () => {
