@@ -63,7 +63,10 @@ const WORKER_MAINS: Record<WorkerQueueName, [main: string, portVariable: string]
   [QUEUES.generate]: ['ultra-worker', 'ULTRA_WORKER_PORT'],
 };
 
-/** A worker service of `queue` as a child process (stderr kept, for a failing test's sake); kill it when done. */
+/**
+ * A worker service of `queue` as a child process; kill it when done. Its stdout (pino's lines, silent unless the
+ * test sets LOG_LEVEL) is piped for the test to read; stderr is kept, for a failing test's sake.
+ */
 export function startWorkerProcess(
   queue: WorkerQueueName,
   sim: FalSim,
@@ -74,7 +77,7 @@ export function startWorkerProcess(
   const main = path.resolve(__dirname, `../../../services/${service}/dist/main.js`);
   return spawn(process.execPath, [main], {
     env: { PATH: process.env.PATH, ...workerEnv(sim, prefix, { [portVariable]: '0', ...extra }) },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
 }
 
