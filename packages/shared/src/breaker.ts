@@ -28,7 +28,9 @@ export const BREAKER_STATE = { closed: 0, halfOpen: 1, open: 2 } as const;
 type Call = () => Promise<unknown>;
 export type FalBreaker = CircuitBreaker<[Call], unknown>;
 
+/** The breaker's error filter: true means "not the endpoint's failure", so it is not counted. */
 export function isCallerError(err: unknown): boolean {
+  // 429 is a 4xx that still counts: a 429 storm means the endpoint is saturated, and backing off is the point.
   const kind = classifyFalError(err).kind;
   return kind === 'auth' || kind === 'validation' || kind === 'not_found' || kind === 'client';
 }

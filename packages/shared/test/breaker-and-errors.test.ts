@@ -94,12 +94,18 @@ describe('per-endpoint breaker', () => {
     expect(breakerState(breakers.for('fal-ai/flux-pro-trainer'))).toBe(BREAKER_STATE.closed);
   });
 
-  it('does not count 4xx answers as endpoint failures', async () => {
+  it('never opens on 422s, but opens on 429s (a saturated endpoint)', async () => {
     const breakers = registry();
-    const rejected = () =>
+    const invalid = () =>
       Promise.reject(new ValidationError({ message: 'bad', status: 422, body: { detail: [] } }));
-    for (let i = 0; i < 10; i++)
-      await expect(breakers.fire('fal-ai/flux-lora', rejected)).rejects.toThrow('bad');
+    for (let i = 0; i < 20; i++)
+      await expect(breakers.fire('fal-ai/flux-lora', invalid)).rejects.toThrow('bad');
     expect(breakerState(breakers.for('fal-ai/flux-lora'))).toBe(BREAKER_STATE.closed);
+
+    // opossum counts a filtered error as a success, so the 429s go to an endpoint with a fresh window.
+    const rateLimited = () => Promise.reject(new FalHttpError(429, { detail: 'slow down' }, 1_000));
+    for (let i = 0; i < 4; i++)
+      await expect(breakers.fire('fal-ai/flux-pro-trainer', rateLimited)).rejects.toThrow();
+    expect(breakerState(breakers.for('fal-ai/flux-pro-trainer'))).toBe(BREAKER_STATE.open);
   });
 });
