@@ -103,20 +103,38 @@ describe('training inputs', () => {
       'fal-ai/flux-pro-trainer',
     );
     expect(spec.input.steps).toBe(1500);
-    expect(() =>
-      buildTrainingInput(
-        request({ overrides: { iterations: 10 } }),
-        DEFAULT_PRESETS,
-        'fal-ai/flux-pro-trainer',
+  });
+
+  it('refuses an override out of range, naming the field', () => {
+    expect(
+      issuesOf(() =>
+        buildTrainingInput(request({ overrides: { steps: -1 } }), DEFAULT_PRESETS, 'fal-ai/flux-pro-trainer'),
       ),
-    ).toThrow(ZodError);
-    try {
-      buildTrainingInput(request({ overrides: { steps: -1 } }), DEFAULT_PRESETS, 'fal-ai/flux-pro-trainer');
-    } catch (err) {
-      expect((err as ZodError).issues[0]!.path).toEqual(['steps']);
-    }
+    ).toEqual([expect.objectContaining({ code: 'too_small', path: ['steps'] })]);
+    const style = request({ trainingType: 'style', overrides: { iterations: 10 } });
+    expect(issuesOf(() => buildTrainingInput(style, DEFAULT_PRESETS, 'fal-ai/flux-pro-trainer'))).toEqual([
+      expect.objectContaining({ code: 'too_small', path: ['iterations'] }),
+    ]);
+  });
+
+  it("refuses an override the endpoint does not know (the pro trainer's iterations on a portrait)", () => {
+    const portrait = request({ overrides: { iterations: 500 } });
+    expect(issuesOf(() => buildTrainingInput(portrait, DEFAULT_PRESETS, 'fal-ai/flux-pro-trainer'))).toEqual([
+      expect.objectContaining({ code: 'unrecognized_keys', keys: ['iterations'] }),
+    ]);
   });
 });
+
+/** The issues of the ZodError `build` throws; fails the test if it throws anything else, or nothing. */
+function issuesOf(build: () => unknown): ZodError['issues'] {
+  try {
+    build();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ZodError);
+    return (err as ZodError).issues;
+  }
+  throw new Error('expected a ZodError, but the input was accepted');
+}
 
 describe('generation inputs', () => {
   it('routes a finetune avatar to FLUX1.1 [pro] ultra fine-tuned', () => {
