@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { createFal, classifyFalError } from '@aisha/shared';
 import { FAULT_ENV_VARIABLES, faultSettings, falSimEnv, startFalSim, type FalSim } from '@aisha/fal-sim';
 import { startWebhookReceiver, waitFor } from '@aisha/testkit';
@@ -140,6 +142,12 @@ describe('fault injection', () => {
       webhookBadSignatureRate: 0.125,
     });
     expect(falSimEnv.parse({}).faults).toEqual(faultSettings.parse({}));
+  });
+
+  it('documents every fault knob and its variable in the README', () => {
+    const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    for (const [knob, variable] of Object.entries(FAULT_ENV_VARIABLES))
+      expect(readme).toMatch(new RegExp(`\\| \`${knob}\` +\\| \`${variable}\` +\\|`));
   });
 
   it('draws exclusive faults once, so that each configured rate is the observed rate', async () => {
