@@ -15,11 +15,15 @@ FROM store AS build
 COPY . .
 RUN pnpm install --frozen-lockfile --offline && pnpm exec tsc -b
 
-# The compiled workspace with production dependencies only: TypeScript sources, tests and dev tools stay behind.
+# The compiled workspace with production dependencies only: TypeScript sources, tests and dev tools stay behind,
+# and so do the workspace packages no service imports (the bench, the demo CLI, the test kit) with their
+# dependencies. pnpm installs the projects that remain; the lockfile's entries for the removed ones are unused.
+# (`pnpm deploy` per service would be leaner, but without a `files` list it packs by .gitignore, which drops dist/.)
 FROM store AS prod-deps
 COPY --from=build /app ./
 RUN find . -name node_modules -prune -exec rm -rf {} + \
   && find packages services -maxdepth 2 \( -name src -o -name test -o -name '*.tsbuildinfo' \) -prune -exec rm -rf {} + \
+  && rm -rf test scripts packages/bench packages/cli packages/testkit \
   && pnpm install --frozen-lockfile --offline --prod
 
 FROM node:20-bookworm-slim AS runtime

@@ -141,5 +141,12 @@ describe('docker-compose.yml', () => {
     expect(dockerfile).toMatch(/^USER node$/m);
     const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'));
     expect(runtime).not.toMatch(/COPY --from=build/);
+    // What the runtime copies (prod-deps) leaves the tests, the bench, the demo CLI and the test kit behind.
+    const prodDeps = dockerfile.slice(dockerfile.indexOf('AS prod-deps'), dockerfile.indexOf('AS runtime'));
+    const removed = /&& rm -rf ([^\\&\n]+)/.exec(prodDeps)?.[1]?.trim().split(/\s+/) ?? [];
+    expect(removed).toEqual(
+      expect.arrayContaining(['test', 'packages/bench', 'packages/cli', 'packages/testkit']),
+    );
+    expect(prodDeps.indexOf('rm -rf test')).toBeLessThan(prodDeps.indexOf('pnpm install'));
   });
 });
