@@ -1,10 +1,12 @@
 import type { Redis } from 'ioredis';
-import { falSubmission, submissionNonceKey, type FalSubmission } from '@aisha/shared';
+import { falSubmission, submissionNonceKey, type FalEndpointId, type FalSubmission } from '@aisha/shared';
 
 /** A submit we started: its nonce and when. Written before the call, so that a retry knows to look for it. */
 export interface SubmitIntent {
   nonce: string;
   at: string;
+  /** Where it was sent, so that a cancel can stop the request once its id is known (absent in older intents). */
+  endpoint?: FalEndpointId;
 }
 
 /**

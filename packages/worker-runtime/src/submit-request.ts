@@ -102,7 +102,7 @@ async function submitNow(
 ): Promise<FalSubmission> {
   const nonce = newSubmissionNonce();
   const submittedAt = new Date().toISOString();
-  await ctx.claims.recordIntent(job.id!, { nonce, at: submittedAt });
+  await ctx.claims.recordIntent(job.id!, { nonce, at: submittedAt, endpoint: spec.endpoint });
   const webhookUrl =
     `${ctx.webhookBaseUrl}/v1/fal/webhook?entity=${subject.entity}&id=${encodeURIComponent(subject.id)}` +
     `&nonce=${nonce}`;

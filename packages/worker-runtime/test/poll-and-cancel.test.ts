@@ -1,7 +1,8 @@
-import { JOBS, QUEUES, createFal, falEventJobId } from '@aisha/shared';
+import { Redis } from 'ioredis';
+import { JOBS, QUEUES, createFal, falEventJobId, submissionNonceKey } from '@aisha/shared';
 import { startFalSim, type FalSim } from '@aisha/fal-sim';
 import { waitFor } from '@aisha/testkit';
-import { startTestWorker, trainingJob } from './worker-harness';
+import { metricValue, startTestWorker, trainingJob } from './worker-harness';
 
 let sim: FalSim;
 let slow: FalSim;
@@ -14,6 +15,10 @@ afterAll(async () => {
   await slow.stop();
 });
 beforeEach(() => sim.reset());
+
+/** The row a fal-sim request was submitted for, from its webhook URL. */
+const rowOf = (r: { webhookUrl?: string }) =>
+  r.webhookUrl ? new URL(r.webhookUrl).searchParams.get('id') : undefined;
 
 async function withWorker(
   fal: FalSim,
@@ -110,6 +115,74 @@ describe('cancel jobs', () => {
       expect(cancelled.falRequestId).toBeUndefined();
       expect(await worker.job('tr-c2')).toBeUndefined();
       expect(sim.requests()).toHaveLength(0);
+    } finally {
+      await worker.service.close();
+      await worker.close();
+    }
+  });
+
+  it('stop the fal request of a submit that never heard back, once its webhook names it', async () => {
+    const worker = await startTestWorker(QUEUES.trainPortrait, slow);
+    const redis = new Redis('redis://127.0.0.1:6379');
+    try {
+      // fal accepts the submit but its answer is lost: the job keeps only its intent (nonce) and retries.
+      slow.setFaults({ lostAnswerRate: 1 });
+      await worker.add(JOBS.submitTraining, trainingJob('tr-c3'), 'tr-c3');
+      await waitFor(() => slow.stats().faults.answersLost >= 1, 10_000, 'a lost answer');
+      slow.setFaults({ lostAnswerRate: 0 });
+      const orphan = slow.requests().find((r) => rowOf(r) === 'tr-c3')!;
+      await waitFor(async () => (await (await worker.job('tr-c3'))?.getState()) === 'delayed');
+
+      await worker.add(JOBS.cancel, { entity: 'training', id: 'tr-c3' }, 'cancel:tr-c3:1');
+      await waitFor(async () => (await worker.events()).find((e) => e.type === 'cancelled'));
+      expect(await worker.job('tr-c3')).toBeUndefined();
+      // The cancel waits for the webhook's nonce; here it arrives, recorded as webhook-ingest records it.
+      await waitFor(async () => (await (await worker.job('cancel:tr-c3:1'))!.getState()) === 'delayed');
+      expect(orphan.cancelled).toBe(false);
+      const nonce = new URL(orphan.webhookUrl!).searchParams.get('nonce')!;
+      await redis.set(submissionNonceKey(worker.prefix, nonce), orphan.requestId, 'EX', 600);
+
+      await waitFor(
+        () => slow.requests().find((r) => r.requestId === orphan.requestId)!.cancelled,
+        10_000,
+        'the orphan cancelled at fal',
+      );
+      const forRow = slow.requests().filter((r) => rowOf(r) === 'tr-c3');
+      expect(forRow).toHaveLength(1);
+    } finally {
+      redis.disconnect();
+      await worker.service.close();
+      await worker.close();
+    }
+  });
+});
+
+describe('poll and cancel jobs with a key fal rejects', () => {
+  it('fail the job (counted) but never the row: the request may well have succeeded', async () => {
+    const { requestId } = await createFal(sim.connection).submit('fal-ai/flux-lora', { prompt: 'x' });
+    const worker = await startTestWorker(QUEUES.generate, sim, { FAL_KEY: 'wrong-key' });
+    try {
+      const subject = {
+        entity: 'generation',
+        id: 'gen-k1',
+        falRequestId: requestId,
+        endpoint: 'fal-ai/flux-lora',
+      };
+      await worker.add(JOBS.poll, subject, 'poll:gen-k1:1');
+      await worker.add(JOBS.cancel, subject, 'cancel:gen-k1:1');
+      for (const id of ['poll:gen-k1:1', 'cancel:gen-k1:1']) {
+        await waitFor(async () => (await (await worker.job(id))!.getState()) === 'failed', 10_000, id);
+        const failed = (await worker.job(id))!;
+        expect(failed.failedReason).toBe('fal rejected the key (401): check FAL_KEY');
+        expect(failed.attemptsMade).toBe(1);
+      }
+      expect(await metricValue(worker.service, 'worker_jobs_total', { job: 'poll', outcome: 'failed' })).toBe(
+        1,
+      );
+      expect(
+        await metricValue(worker.service, 'worker_jobs_total', { job: 'cancel', outcome: 'failed' }),
+      ).toBe(1);
+      expect(await worker.events()).toEqual([]);
     } finally {
       await worker.service.close();
       await worker.close();

@@ -11,6 +11,7 @@ import {
   portEnv,
   trainingEnv,
   type FalEvent,
+  type Logger,
   type WorkerQueueName,
 } from '@aisha/shared';
 import type { FalSim } from '@aisha/fal-sim';
@@ -92,6 +93,7 @@ export async function startTestWorker(
   queue: WorkerQueueName,
   sim: FalSim,
   extraEnv: Record<string, string> = {},
+  log: Logger = createLogger('test-worker', 'silent'),
 ) {
   const prefix = uniquePrefix();
   const env = workerEnv(sim, prefix, extraEnv);
@@ -99,7 +101,7 @@ export async function startTestWorker(
   const service: WorkerService = await startWorkerService(
     { service: 'test-worker', queue, handlers: HANDLERS[queue](loadTraining(env)) },
     config,
-    createLogger('test-worker', 'silent'),
+    log,
   );
   return { service, ...(await queueView(queue, prefix)), prefix };
 }
