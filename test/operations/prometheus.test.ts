@@ -211,9 +211,16 @@ withPrometheus('a live Prometheus scraping the running system', () => {
     expect(unhealthy).toEqual([]);
     // A rule naming a mistyped series still evaluates "ok" to nothing; the work above feeds every recording rule.
     const recorded = loaded.groups.flatMap((g) => g.rules).filter((r) => r.type === 'recording');
-    const empty: string[] = [];
-    for (const rule of recorded) if ((await query(rule.name)).length === 0) empty.push(rule.name);
-    expect(empty).toEqual([]);
+    // A rate needs two scrapes after the work, and the rule one more evaluation: wait for them, then say which.
+    const emptyRules = async () => {
+      const empty: string[] = [];
+      for (const rule of recorded) if ((await query(rule.name)).length === 0) empty.push(rule.name);
+      return empty;
+    };
+    await waitFor(async () => (await emptyRules()).length === 0, 20_000, 'every recording rule').catch(
+      () => undefined,
+    );
+    expect(await emptyRules()).toEqual([]);
   }, 60_000);
 
   it('passes promtool check metrics on a live scrape of each service', async () => {
