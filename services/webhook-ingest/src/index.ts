@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import { Queue } from 'bullmq';
@@ -19,12 +19,16 @@ export interface IngestOptions {
   jwksUrl: string;
   log: Logger;
   bodyLimitBytes?: number;
+  /** How long one delivery may take to arrive in full (Node's `requestTimeout`); see `listen`. */
+  requestTimeoutMs?: number;
   jwks?: Partial<JwksCacheOptions>;
-  /** Injectable clock, for replay tests. */
+  /** Injectable clock, for replay and JWKS-age tests. */
   now?: () => number;
 }
 
 export const DEFAULT_BODY_LIMIT = 5 * 1024 * 1024;
+/** fal abandons a delivery after 15 s (and retries it later): nothing is gained by waiting longer for its bytes. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 
 export interface WebhookIngest {
   app: Express;
@@ -42,8 +46,12 @@ export function createWebhookIngest(options: IngestOptions): WebhookIngest {
   redis.on('error', (err) => options.log.warn({ err: err.message }, 'redis connection error'));
   const events = new Queue(QUEUES.falEvents, { connection: redis, prefix: options.prefix });
   events.on('error', () => undefined); // already logged by the connection's handler
-  const jwks = new JwksCache(options.jwksUrl, options.jwks, (result) =>
-    metrics.jwksRefreshes.inc({ result }),
+  const now = options.now ?? Date.now;
+  const jwks = new JwksCache(
+    options.jwksUrl,
+    options.jwks,
+    (result) => metrics.jwksRefreshes.inc({ result }),
+    now,
   );
   const recorder = new DeliveryRecorder(redis, events, options.prefix);
 
@@ -62,7 +70,7 @@ export function createWebhookIngest(options: IngestOptions): WebhookIngest {
       metrics,
       log: options.log,
       bodyLimitBytes: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
-      now: options.now ?? Date.now,
+      now,
     }),
   );
   app.use((_req, res) => sendProblem(res, problem(404, 'no such route')));
@@ -72,7 +80,19 @@ export function createWebhookIngest(options: IngestOptions): WebhookIngest {
     app,
     registry,
     async listen(port: number, host = '0.0.0.0'): Promise<number> {
-      server = app.listen(port, host);
+      // Node's defaults (300 s per request, checked every 30 s) would let a slow or stalled sender hold a socket long
+      // after fal has given up on the delivery (15 s). So: a request must arrive in full within fal's timeout, its
+      // headers within a third of it, and the check runs every second so the limits are met, not merely approached.
+      const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+      server = createServer(
+        {
+          requestTimeout,
+          headersTimeout: Math.ceil(requestTimeout / 3),
+          connectionsCheckingInterval: Math.min(1_000, requestTimeout),
+        },
+        app,
+      );
+      server.listen(port, host);
       await new Promise<void>((resolve, reject) => server!.once('listening', resolve).once('error', reject));
       return (server.address() as AddressInfo).port;
     },

@@ -24,11 +24,15 @@ export const JWKS_DEFAULTS: JwksCacheOptions = {
 
 export type RefreshResult = 'ok' | 'error';
 
-/** fal's webhook signing keys (ED25519, `kty: OKP`), fetched from the JWKS URL and cached. */
+/**
+ * fal's webhook signing keys (ED25519, `kty: OKP`), fetched from the JWKS URL and cached. Keys older than
+ * `maxAgeMs` are never used, even when the refresh fails: a delivery then gets 503 and fal retries it later.
+ */
 export class JwksCache {
   private keys: KeyObject[] = [];
   private fetchedAt = 0;
-  private lastAttemptAt = 0;
+  private lastFailureAt = -Infinity;
+  private lastUnknownSignatureRefreshAt = -Infinity;
   private lastError: string | undefined;
   private inflight: Promise<void> | undefined;
   private readonly options: JwksCacheOptions;
@@ -42,30 +46,33 @@ export class JwksCache {
     this.options = { ...JWKS_DEFAULTS, ...options };
   }
 
-  /** The cached keys, fetched first when missing or older than the maximum age. */
+  /** The cached keys, fetched first when missing or too old; none while they are too old and cannot be fetched. */
   async current(): Promise<KeyObject[]> {
-    const stale = this.now() - this.fetchedAt > this.options.maxAgeMs;
-    // Deliveries arriving while the first fetch runs wait for it, rather than finding no key (and a 503).
+    // Deliveries arriving while a fetch runs wait for it, rather than finding no key (and a 503).
     if (this.inflight) await this.inflight;
-    else if ((this.keys.length === 0 || stale) && this.mayAttempt(this.options.failureTtlMs))
+    else if (!this.fresh() && this.now() - this.lastFailureAt >= this.options.failureTtlMs)
       await this.refresh();
-    return this.keys;
+    return this.fresh() ? this.keys : [];
   }
 
-  /** Called when no cached key verifies a signature: fal may have rotated its keys. Returns whether keys changed. */
+  /**
+   * Called when no cached key verifies a signature: fal may have rotated its keys. Returns whether keys changed.
+   * The cooldown counts only from refreshes caused this way, so a key rotated just after start is still fetched.
+   */
   async refreshAfterUnknownSignature(): Promise<boolean> {
-    if (!this.mayAttempt(this.options.minRefreshIntervalMs)) return false;
+    if (this.now() - this.lastUnknownSignatureRefreshAt < this.options.minRefreshIntervalMs) return false;
+    this.lastUnknownSignatureRefreshAt = this.now();
     const before = this.fetchedAt;
     await this.refresh();
     return this.fetchedAt !== before;
   }
 
   status(): { loaded: boolean; error?: string } {
-    return { loaded: this.keys.length > 0, ...(this.lastError ? { error: this.lastError } : {}) };
+    return { loaded: this.fresh(), ...(this.lastError ? { error: this.lastError } : {}) };
   }
 
-  private mayAttempt(intervalMs: number): boolean {
-    return this.now() - this.lastAttemptAt >= intervalMs || this.lastAttemptAt === 0;
+  private fresh(): boolean {
+    return this.keys.length > 0 && this.now() - this.fetchedAt <= this.options.maxAgeMs;
   }
 
   private refresh(): Promise<void> {
@@ -76,7 +83,6 @@ export class JwksCache {
   }
 
   private async load(): Promise<void> {
-    this.lastAttemptAt = this.now();
     try {
       const res = await fetch(this.url, { signal: AbortSignal.timeout(this.options.fetchTimeoutMs) });
       if (!res.ok) throw new Error(`JWKS answered ${res.status}`);
@@ -93,7 +99,12 @@ export class JwksCache {
       this.lastError = undefined;
       this.onRefresh('ok');
     } catch (err) {
-      this.lastError = `could not load fal's JWKS from ${this.url}: ${(err as Error).message}`;
+      this.lastFailureAt = this.now();
+      const stale =
+        this.keys.length > 0 && !this.fresh()
+          ? ' (the cached keys are older than the maximum age: not used)'
+          : '';
+      this.lastError = `could not load fal's JWKS from ${this.url}: ${(err as Error).message}${stale}`;
       this.onRefresh('error');
     }
   }

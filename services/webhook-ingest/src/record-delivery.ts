@@ -20,12 +20,24 @@ export interface DeliveryHints {
   nonce?: string;
 }
 
+/** Another ingest process is recording the same delivery right now: answer 503, and fal's retry sees the outcome. */
+export class DeliveryInFlightError extends Error {
+  constructor(requestId: string) {
+    super(`delivery of ${requestId} is being recorded by another webhook-ingest; retry later`);
+  }
+}
+
 /**
  * Turns one verified delivery into at most one event on `fal-events`. Two dedupe layers: a Redis key per fal
  * request id (fast, short-lived) and the event's job id `evt:<type>:<request id>`; the recorder's guarded SQL
- * transitions are the durable third.
+ * transitions are the durable third. A copy that arrives while the first is being recorded gets the first's
+ * outcome: `duplicate` once it is recorded, a 503 if recording failed (the claim is then released, so fal's retry
+ * of either copy is accepted, not taken for a duplicate).
  */
 export class DeliveryRecorder {
+  /** Recordings in progress in this process, by fal request id. */
+  private readonly recording = new Map<string, Promise<'accepted' | 'duplicate'>>();
+
   constructor(
     private readonly redis: Redis,
     private readonly events: Queue,
@@ -42,6 +54,21 @@ export class DeliveryRecorder {
     hints: DeliveryHints,
     now = new Date(),
   ): Promise<'accepted' | 'duplicate'> {
+    const first = this.recording.get(body.request_id);
+    if (first) {
+      await first; // rejects as the first copy did, so this copy gets a 503 too
+      return 'duplicate';
+    }
+    const recording = this.recordOnce(body, hints, now).finally(() => this.recording.delete(body.request_id));
+    this.recording.set(body.request_id, recording);
+    return recording;
+  }
+
+  private async recordOnce(
+    body: FalWebhookBody,
+    hints: DeliveryHints,
+    now: Date,
+  ): Promise<'accepted' | 'duplicate'> {
     if (hints.nonce) {
       await this.redis.set(
         submissionNonceKey(this.prefix, hints.nonce),
@@ -53,7 +80,10 @@ export class DeliveryRecorder {
     }
     const seenKey = `${this.prefix}:fal-webhook-seen:${body.request_id}`;
     const claimed = await this.redis.set(seenKey, 'in-flight', 'EX', this.claimTtlS, 'NX');
-    if (claimed === null) return 'duplicate';
+    if (claimed === null) {
+      if ((await this.redis.get(seenKey)) === 'in-flight') throw new DeliveryInFlightError(body.request_id);
+      return 'duplicate';
+    }
     try {
       const event = toEvent(body, hints, now);
       await this.events.add(JOBS.falEvent, event, { ...EVENT_JOB_OPTIONS, jobId: falEventJobId(event) });

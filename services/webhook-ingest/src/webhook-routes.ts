@@ -2,7 +2,7 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import { falWebhookBody, problem, sendProblem, submissionNonce, type Logger } from '@aisha/shared';
 import type { JwksCache } from './jwks-cache';
 import type { DeliveryOutcome, IngestMetrics } from './metrics';
-import type { DeliveryHints, DeliveryRecorder } from './record-delivery';
+import { DeliveryInFlightError, type DeliveryHints, type DeliveryRecorder } from './record-delivery';
 import { verifyFalSignature } from './verify-fal-signature';
 
 export interface WebhookRouteDeps {
@@ -104,11 +104,17 @@ async function handleDelivery(deps: WebhookRouteDeps, req: Request, res: Respons
     res.status(200).json({ status: result });
   } catch (err) {
     outcome('unavailable');
+    const inFlight = err instanceof DeliveryInFlightError;
     log.error(
       { requestId: verification.requestId, err: (err as Error).message },
-      'webhook not recorded: Redis unavailable',
+      inFlight
+        ? 'webhook not recorded: another copy is being recorded'
+        : 'webhook not recorded: Redis unavailable',
     );
-    sendProblem(res.set('retry-after', '10'), problem(503, 'event queue unavailable; retry later'));
+    sendProblem(
+      res.set('retry-after', '10'),
+      problem(503, inFlight ? (err as Error).message : 'event queue unavailable; retry later'),
+    );
   }
 }
 

@@ -18,6 +18,8 @@ export async function startIngest(options: Partial<IngestOptions> & { jwksUrl: s
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const events = new Queue(QUEUES.falEvents, { connection, prefix });
   return {
+    prefix,
+    connection,
     url: `http://127.0.0.1:${port}`,
     webhookUrl: (query = 'entity=training&id=tr_1') => `http://127.0.0.1:${port}/v1/fal/webhook?${query}`,
     /** Every event webhook-ingest put on `fal-events`. */

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, sign, createHash } from 'node:crypto';
-import { createFal } from '@aisha/shared';
+import { QUEUES, createFal } from '@aisha/shared';
 import { startFalSim, type FalSim } from '@aisha/fal-sim';
 import { startWebhookReceiver, waitFor, type Delivery } from '@aisha/testkit';
 import { post, startIngest } from './ingest-harness';
@@ -194,14 +194,55 @@ describe('webhook-ingest', () => {
     ]);
   });
 
+  it('answers a copy that arrives while the first fails with 503, and releases the claim for fal’s retry', async () => {
+    const own = await startIngest({ jwksUrl: sim.jwksUrl });
+    // Recording fails inside the claim: BullMQ's add script meets a `meta` key of the wrong type (WRONGTYPE).
+    const metaKey = `${own.prefix}:${QUEUES.falEvents}:meta`;
+    try {
+      const delivery = await captureDelivery();
+      await own.connection.set(metaKey, 'not a hash');
+      const copies = await Promise.all(
+        Array.from({ length: 3 }, () => post(own.webhookUrl(), headersOf(delivery), delivery.raw)),
+      );
+      expect(copies.map((c) => c.status)).toEqual([503, 503, 503]);
+      await own.connection.del(metaKey);
+      // fal's retry: accepted, not taken for a duplicate of the failed copy.
+      const retry = await post(own.webhookUrl(), headersOf(delivery), delivery.raw);
+      expect(retry).toMatchObject({ status: 200, body: { status: 'accepted' } });
+      expect((await own.events()).filter((e) => e.falRequestId === delivery.body.request_id)).toHaveLength(1);
+    } finally {
+      await own.connection.del(metaKey);
+      await own.stop();
+    }
+  });
+
   it('counts deliveries by outcome in /metrics and reports ready', async () => {
-    const text = await (await fetch(`${ingest.url}/metrics`)).text();
-    expect(text).toMatch(/webhook_deliveries_total\{outcome="accepted",service="webhook-ingest"\} [1-9]/);
-    expect(text).toMatch(
-      /webhook_deliveries_total\{outcome="bad_signature",service="webhook-ingest"\} [1-9]/,
+    const counts = async () => {
+      const text = await (await fetch(`${ingest.url}/metrics`)).text();
+      const value = (outcome: string) =>
+        Number(
+          new RegExp(
+            `webhook_deliveries_total\\{outcome="${outcome}",service="webhook-ingest"\\} (\\d+)`,
+          ).exec(text)?.[1],
+        );
+      return { accepted: value('accepted'), bad: value('bad_signature'), stale: value('stale'), text };
+    };
+    const before = await counts();
+    const body = Buffer.from(
+      JSON.stringify({ request_id: 'req-metrics', status: 'OK', payload: { images: [], seed: 1 } }),
     );
-    expect(text).toMatch(/webhook_deliveries_total\{outcome="stale",service="webhook-ingest"\} [1-9]/);
-    expect(text).toContain('webhook_signature_verify_seconds_bucket');
+    const signed = sim.signWebhook('req-metrics', body);
+    expect((await post(ingest.webhookUrl(), signed, body)).status).toBe(200);
+    const tampered = Buffer.from(body.toString().replace('"seed":1', '"seed":2'));
+    expect((await post(ingest.webhookUrl(), signed, tampered)).status).toBe(401);
+    const old = sim.signWebhook('req-metrics', body, { now: Date.now() - 301_000 });
+    expect((await post(ingest.webhookUrl(), old, body)).status).toBe(401);
+
+    const after = await counts();
+    expect(after.accepted - before.accepted).toBe(1);
+    expect(after.bad - before.bad).toBe(1);
+    expect(after.stale - before.stale).toBe(1);
+    expect(after.text).toContain('webhook_signature_verify_seconds_bucket');
     expect((await fetch(`${ingest.url}/readyz`)).status).toBe(200);
   });
 });
