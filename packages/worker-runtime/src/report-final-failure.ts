@@ -14,10 +14,11 @@ export function submitSubject(job: Job): Pick<Subject, 'entity' | 'id'> | undefi
 }
 
 /**
- * design.md: after a submit's last attempt, a `failed` event. `handleFalFailure` emits one when fal gave the
- * verdict; every other end (a payload that does not parse, a Redis error on the last attempt, retries used up, a
- * job stalled too often) reaches only BullMQ's `failed` event, and is reported here. The event's job id is the
- * row's, so one already emitted is found and not sent again (the gateway's recorder would ignore it anyway).
+ * BullMQ's `failed` event, for every job: a final failure is counted. design.md: after a submit's last attempt, a
+ * `failed` event. `handleFalFailure` emits one when fal gave the verdict; every other end (a payload that does not
+ * parse, a Redis error on the last attempt, retries used up, a job stalled too often) reaches only BullMQ's
+ * `failed` event, and is reported here. The event's job id is the row's, so one already emitted is found and not
+ * sent again (the gateway's recorder would ignore a second anyway).
  */
 export async function reportFinalFailure(
   job: Job | undefined,
