@@ -142,7 +142,7 @@ describe('fal endpoint registry', () => {
       safety_tolerance: '2',
     });
     expect(defaults('fal-ai/flux-lora')).toEqual({ num_inference_steps: 28, guidance_scale: 3.5 });
-    const lora = z.toJSONSchema(FAL_ENDPOINTS['fal-ai/flux-lora'].input, { io: 'input' }) as {
+    const lora = z.toJSONSchema(FAL_ENDPOINTS['fal-ai/flux-lora'].input, { io: 'input' }) as unknown as {
       properties: { loras: { items: { properties: { scale: { default?: unknown } } } } };
     };
     expect(lora.properties.loras.items.properties.scale.default).toBe(1);

@@ -115,7 +115,7 @@ describe('request ids, rate limits and metrics', () => {
     for (const [entity, kind] of [
       ['training', 'portrait'],
       ['generation', 'generation'],
-    ]) {
+    ] as const) {
       const outcome = { entity, kind, outcome: 'completed' };
       expect(after('gateway_outcomes_total', outcome)).toBe(before('gateway_outcomes_total', outcome) + 1);
       for (const from of ['queued', 'submitted']) {
