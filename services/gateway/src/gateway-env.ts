@@ -1,5 +1,16 @@
 import { z } from 'zod';
-import { authEnv, databaseEnv, falEnv, logEnv, portEnv, redisEnv, trainingEnv } from '@aisha/shared';
+import {
+  authEnv,
+  databaseEnv,
+  falEndpointId,
+  type FalEndpointId,
+  falEnv,
+  jsonVariable,
+  logEnv,
+  portEnv,
+  redisEnv,
+  trainingEnv,
+} from '@aisha/shared';
 
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
 
@@ -9,6 +20,9 @@ export const sweepEnv = z
     SWEEP_EVERY_S: seconds(30),
     POLL_TRAINING_AFTER_S: seconds(15 * 60),
     POLL_GENERATION_AFTER_S: seconds(60),
+    // Endpoints differ in how long a run takes (a pro training outlasts a portrait one): per-endpoint overrides,
+    // e.g. {"fal-ai/flux-pro-trainer": 1800}.
+    POLL_AFTER_S: jsonVariable(z.partialRecord(falEndpointId, z.number().positive())).default({}),
     TRAINING_DEADLINE_S: seconds(3 * 3600),
     GENERATION_DEADLINE_S: seconds(15 * 60),
     ORPHAN_AFTER_S: seconds(10 * 60),
@@ -18,6 +32,9 @@ export const sweepEnv = z
     pollAfterMs: {
       training: env.POLL_TRAINING_AFTER_S * 1000,
       generation: env.POLL_GENERATION_AFTER_S * 1000,
+      byEndpoint: Object.fromEntries(
+        Object.entries(env.POLL_AFTER_S).map(([endpoint, s]) => [endpoint, s * 1000]),
+      ) as Partial<Record<FalEndpointId, number>>,
     },
     deadlineMs: { training: env.TRAINING_DEADLINE_S * 1000, generation: env.GENERATION_DEADLINE_S * 1000 },
     orphanAfterMs: env.ORPHAN_AFTER_S * 1000,

@@ -6,8 +6,8 @@ import { cancelDuplicate, recordDuplicate, recordEvent, type RecorderDeps } from
 
 export interface SweepSettings {
   everyMs: number;
-  /** A submitted row older than this without news gets a poll (webhooks can be lost). */
-  pollAfterMs: { training: number; generation: number };
+  /** A submitted row older than this without news gets a poll (webhooks can be lost); per endpoint if given. */
+  pollAfterMs: { training: number; generation: number; byEndpoint: Partial<Record<FalEndpointId, number>> };
   /** A row still open after this fails with "no result from fal". */
   deadlineMs: { training: number; generation: number };
   /** A parked completion still unbound after this is an orphan fal request (see `cancelOrphans`). */
@@ -29,7 +29,12 @@ export async function sweep(
   for (const entity of ['training', 'generation'] as const) {
     totals.expired += await expireOverdue(entity, settings.deadlineMs[entity], deps);
     totals.requeued += await requeueLost(entity, settings.pollAfterMs[entity], deps);
-    totals.polled += await pollLate(entity, settings.pollAfterMs[entity], deps);
+    totals.polled += await pollLate(
+      entity,
+      settings.pollAfterMs[entity],
+      settings.pollAfterMs.byEndpoint,
+      deps,
+    );
   }
   await cancelOrphans(settings.orphanAfterMs, deps);
   await purgeExpiredIdempotencyKeys(deps.pool);
@@ -117,12 +122,18 @@ async function requeueLost(entity: Entity, graceMs: number, deps: SweepDeps): Pr
   return requeued;
 }
 
-async function pollLate(entity: Entity, afterMs: number, deps: SweepDeps): Promise<number> {
+async function pollLate(
+  entity: Entity,
+  afterMs: number,
+  byEndpointMs: Partial<Record<FalEndpointId, number>>,
+  deps: SweepDeps,
+): Promise<number> {
+  const byEndpointS = Object.fromEntries(Object.entries(byEndpointMs).map(([e, ms]) => [e, ms / 1000]));
   const { rows } = await deps.pool.query(
     `SELECT id, fal_request_id, fal_endpoint FROM ${TABLE[entity]}
      WHERE status IN ('submitted', 'in_progress') AND fal_request_id IS NOT NULL
-       AND updated_at < now() - make_interval(secs => $1)`,
-    [afterMs / 1000],
+       AND updated_at < now() - make_interval(secs => COALESCE(($2::jsonb ->> fal_endpoint)::float8, $1))`,
+    [afterMs / 1000, JSON.stringify(byEndpointS)],
   );
   for (const row of rows) {
     await deps.jobs.poll({

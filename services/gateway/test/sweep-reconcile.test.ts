@@ -1,6 +1,13 @@
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { EVENT_JOB_OPTIONS, JOBS, QUEUES, falEventJobId, type FalEvent } from '@aisha/shared';
+import {
+  EVENT_JOB_OPTIONS,
+  JOBS,
+  QUEUES,
+  falEventJobId,
+  type FalEndpointId,
+  type FalEvent,
+} from '@aisha/shared';
 import { waitFor } from '@aisha/testkit';
 import { startSystem, type System } from './system-harness';
 
@@ -10,7 +17,10 @@ let connection: Redis;
 let portraitQueue: Queue;
 let events: Queue;
 beforeAll(async () => {
-  system = await startSystem({ workers: false, env: { SWEEP_EVERY_S: '3600' } });
+  system = await startSystem({
+    workers: false,
+    env: { SWEEP_EVERY_S: '3600', POLL_AFTER_S: '{"fal-ai/flux-lora-fast-training": 1800}' },
+  });
   connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
   portraitQueue = new Queue(QUEUES.trainPortrait, { connection, prefix: system.prefix });
   events = new Queue(QUEUES.falEvents, { connection, prefix: system.prefix });
@@ -37,13 +47,17 @@ const loraOutputOf = (n: string) => ({
   config_file: { url: `https://v3.fal.media/files/${n}/config.json` },
 });
 
-async function bind(trainingId: string, falRequestId: string) {
+async function bind(
+  trainingId: string,
+  falRequestId: string,
+  endpoint: FalEndpointId = 'fal-ai/flux-lora-portrait-trainer',
+) {
   const event = {
     type: 'submitted',
     entity: 'training',
     id: trainingId,
     falRequestId,
-    endpoint: 'fal-ai/flux-lora-portrait-trainer',
+    endpoint,
     source: 'worker',
     at: new Date().toISOString(),
   } as FalEvent;
@@ -135,6 +149,29 @@ describe('the sweep', () => {
       falRequestId: `rid-poll-${trainingId}`,
       endpoint: 'fal-ai/flux-lora-portrait-trainer',
     });
+  });
+
+  it('waits longer before polling an endpoint given its own delay (POLL_AFTER_S)', async () => {
+    const proQueue = new Queue(QUEUES.trainPro, { connection, prefix: system.prefix });
+    try {
+      const { trainingId } = await newTraining();
+      // Bound to the LoRA fast trainer, whose runs are given 30 min here, against 15 min for trainings in general.
+      await bind(trainingId, `rid-slow-${trainingId}`, 'fal-ai/flux-lora-fast-training');
+      const quietFor = async (minutes: number) => {
+        await system.db.query(
+          'UPDATE trainings SET updated_at = now() - make_interval(mins => $2) WHERE id = $1',
+          [trainingId, minutes],
+        );
+        await system.gateway.sweepNow();
+        return (await proQueue.getJobs(['waiting', 'delayed'])).filter(
+          (j) => j.name === JOBS.poll && j.data.id === trainingId,
+        ).length;
+      };
+      expect(await quietFor(20)).toBe(0);
+      expect(await quietFor(40)).toBe(1);
+    } finally {
+      await proQueue.close();
+    }
   });
 
   it('fails a row past its deadline with "no result from fal" and cancels its fal request', async () => {
