@@ -9,7 +9,7 @@ import {
   type Logger,
 } from '@aisha/shared';
 import type { Caller } from '../api-keys';
-import { audit, recordTransition } from '../audit';
+import { insertQueuedRow } from '../audit';
 import { inTransaction } from '../db/database';
 import { imagesUrlProblem, type ApiDeps } from './api-deps';
 import { problemAnswer, type Answer, type SaveAnswer } from './idempotency';
@@ -96,32 +96,27 @@ async function insertTraining(
       avatar.id,
     ]);
     if (locked[0]?.status === 'training') return undefined;
-    const id = `tr_${randomUUID()}`;
-    const { rows } = await db.query(
-      `INSERT INTO trainings (id, tenant_id, avatar_id, training_type, preset, trigger_phrase, images_data_url, overrides)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
-      [
-        id,
-        caller.tenantId,
-        avatar.id,
-        avatar.training_type,
-        body.preset,
-        body.trigger_phrase ?? null,
-        imagesUrl,
-        body.overrides ? JSON.stringify(body.overrides) : null,
-      ],
+    const row = await insertQueuedRow<Row>(
+      db,
+      'trainings',
+      {
+        id: `tr_${randomUUID()}`,
+        tenant_id: caller.tenantId,
+        avatar_id: avatar.id,
+        training_type: avatar.training_type,
+        preset: body.preset,
+        trigger_phrase: body.trigger_phrase ?? null,
+        images_data_url: imagesUrl,
+        overrides: body.overrides ? JSON.stringify(body.overrides) : null,
+      },
+      { caller, action: 'training.create', detail: { avatar_id: avatar.id, preset: body.preset } },
     );
     await db.query("UPDATE avatars SET status = 'training', error = NULL, updated_at = now() WHERE id = $1", [
       avatar.id,
     ]);
-    await recordTransition(db, 'training', id, null, 'queued', 'api');
-    await audit(db, caller, 'training.create', 'training', id, {
-      avatar_id: avatar.id,
-      preset: body.preset,
-    });
     // The Idempotency-Key's answer commits with the row: a retry then replays it, never makes a second training.
-    await saveAnswer(db, accepted(rows[0]));
-    return rows[0];
+    await saveAnswer?.(db, accepted(row));
+    return row;
   });
 }
 

@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { TERMINAL_STATUSES, createGenerationBody, problem, sendProblem } from '@aisha/shared';
 import { callerOf } from '../api-keys';
-import { audit, recordTransition } from '../audit';
-import { inTransaction } from '../db/database';
+import { audit, insertQueuedRow } from '../audit';
 import type { ApiDeps } from './api-deps';
-import { idempotent, problemAnswer } from './idempotency';
+import { idempotent, insertAnswered, problemAnswer, type Answer } from './idempotency';
 import { generationJson } from './rows';
 import { parseOr400, send } from './validate';
 
@@ -32,29 +31,28 @@ export function generationRoutes(deps: ApiDeps): Router {
         );
       }
       const { avatar_id: _avatarId, ...params } = body;
-      const row = await inTransaction(pool, async (db) => {
-        const id = `gen_${randomUUID()}`;
-        const { rows } = await db.query(
-          `INSERT INTO generations (id, tenant_id, avatar_id, training_type, prompt, params, model)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-          [
-            id,
-            caller.tenantId,
-            avatar.id,
-            avatar.training_type,
-            body.prompt,
-            JSON.stringify(params),
-            JSON.stringify(avatar.model),
-          ],
-        );
-        await recordTransition(db, 'generation', id, null, 'queued', 'api');
-        await audit(db, caller, 'generation.create', 'generation', id, { avatar_id: avatar.id });
-        // Committed with the row, so a retry with the same key replays this answer instead of generating twice.
-        await saveAnswer(db, { status: 202, body: generationJson(rows[0]) });
-        return rows[0];
-      });
+      const row = await insertAnswered(
+        pool,
+        saveAnswer,
+        (db) =>
+          insertQueuedRow(
+            db,
+            'generations',
+            {
+              id: `gen_${randomUUID()}`,
+              tenant_id: caller.tenantId,
+              avatar_id: avatar.id,
+              training_type: avatar.training_type,
+              prompt: body.prompt,
+              params: JSON.stringify(params),
+              model: JSON.stringify(avatar.model),
+            },
+            { caller, action: 'generation.create', detail: { avatar_id: avatar.id } },
+          ),
+        accepted,
+      );
       await deps.jobs.generation(row, req.log);
-      return { status: 202, body: generationJson(row) };
+      return accepted(row);
     });
     send(res, answer);
   });
@@ -95,3 +93,5 @@ export function generationRoutes(deps: ApiDeps): Router {
 
   return router;
 }
+
+const accepted = (row: Record<string, unknown>): Answer => ({ status: 202, body: generationJson(row) });

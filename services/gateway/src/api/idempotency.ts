@@ -3,14 +3,18 @@ import type { Request } from 'express';
 import type pg from 'pg';
 import { problem, type ProblemDetails } from '@aisha/shared';
 import type { Caller } from '../api-keys';
+import { inTransaction } from '../db/database';
 
 export interface Answer {
   status: number;
   body: unknown;
 }
 
-/** Stores the answer to a claimed key on the caller's transaction, so it commits with the row it describes. */
-export type SaveAnswer = (db: pg.PoolClient, answer: Answer) => Promise<void>;
+/**
+ * Stores the answer to a claimed key on the caller's transaction, so it commits with the row it describes;
+ * `undefined` when the request carries no Idempotency-Key.
+ */
+export type SaveAnswer = ((db: pg.PoolClient, answer: Answer) => Promise<void>) | undefined;
 
 const KEEP_MS = 24 * 3600_000;
 const WAIT_FOR_FIRST_MS = 5_000;
@@ -31,7 +35,7 @@ export async function idempotent(
   create: (saveAnswer: SaveAnswer) => Promise<Answer>,
 ): Promise<Answer> {
   const key = req.get('idempotency-key');
-  if (key === undefined) return create(async () => undefined);
+  if (key === undefined) return create(undefined);
   if (key.length < 1 || key.length > 255)
     return problemAnswer(problem(400, 'Idempotency-Key must be 1–255 characters'));
   const hash = createHash('sha256')
@@ -97,6 +101,24 @@ export async function idempotent(
       return problemAnswer(problem(409, 'a request with this Idempotency-Key is still in progress'));
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * Runs `insert` and, under an Idempotency-Key, stores its answer in the same transaction, so a retry replays it
+ * instead of inserting twice. Without a key, `insert` runs on the pool alone (a single statement needs no BEGIN).
+ */
+export async function insertAnswered<R>(
+  pool: pg.Pool,
+  saveAnswer: SaveAnswer,
+  insert: (db: pg.Pool | pg.PoolClient) => Promise<R>,
+  answerOf: (row: R) => Answer,
+): Promise<R> {
+  if (!saveAnswer) return insert(pool);
+  return inTransaction(pool, async (db) => {
+    const row = await insert(db);
+    await saveAnswer(db, answerOf(row));
+    return row;
+  });
 }
 
 /** Keys past their 24 h are never replayed; the sweep deletes them for every tenant. */

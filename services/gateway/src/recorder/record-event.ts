@@ -34,32 +34,35 @@ async function bindSubmission(event: FalEvent, deps: RecorderDeps): Promise<stri
   const { entity, id, falRequestId, endpoint } = event;
   if (!entity || !id || !falRequestId || !endpoint) return 'ignored: incomplete submitted event';
   const table = TABLE[entity];
-  const { outcome, cancel } = await inTransaction(deps.pool, async (db) => {
-    const { rows } = await db.query(
-      `SELECT id, status, fal_request_id FROM ${table} WHERE id = $1 FOR UPDATE`,
-      [id],
-    );
-    const row = rows[0];
-    if (!row) return { outcome: 'unknown row', cancel: false };
-    if (row.fal_request_id === falRequestId) return { outcome: 'already bound', cancel: false };
+  // One statement: lock the row, bind it when it is open and unbound, and record its move to `submitted`.
+  const { rows } = await deps.pool.query<{ status: string; fal_request_id: string | null; bound: boolean }>(
+    `WITH old AS (
+       SELECT id, status, fal_request_id FROM ${table} WHERE id = $1 FOR UPDATE
+     ), bound AS (
+       UPDATE ${table} t SET fal_request_id = $2, fal_endpoint = $3, attempts = t.attempts + 1, updated_at = now(),
+         status = CASE WHEN old.status = 'queued' THEN 'submitted' ELSE old.status END,
+         submitted_at = COALESCE(t.submitted_at, $4)
+       FROM old WHERE t.id = old.id AND old.status = ANY($5) AND old.fal_request_id IS NULL
+       RETURNING t.id
+     ), history AS (
+       INSERT INTO transitions (entity, row_id, from_status, to_status, source, fal_request_id)
+       SELECT $6, old.id, 'queued', 'submitted', 'worker', $2 FROM old JOIN bound USING (id) WHERE old.status = 'queued'
+     )
+     SELECT old.status, old.fal_request_id, EXISTS (SELECT 1 FROM bound) AS bound FROM old`,
+    [id, falRequestId, endpoint, event.at, OPEN[entity], entity],
+  );
+  const row = rows[0];
+  let outcome: string;
+  let cancel = false;
+  if (!row) outcome = 'unknown row';
+  else if (row.bound) outcome = 'bound';
+  else if (row.fal_request_id === falRequestId) outcome = 'already bound';
+  else {
     // A second request for the row, or a submit that reached fal after the row ended (cancelled or failed while
     // its job ran): nobody waits for it, so it is counted and cancelled at fal instead of being bound.
-    const late = !OPEN[entity].includes(row.status);
-    if (row.fal_request_id || late) {
-      const first = await recordDuplicate(db, entity, id, falRequestId);
-      return { outcome: late ? `duplicate: row already ${row.status}` : 'duplicate', cancel: first };
-    }
-    await db.query(
-      `UPDATE ${table} SET fal_request_id = $2, fal_endpoint = $3, attempts = attempts + 1, updated_at = now(),
-         status = CASE WHEN status = 'queued' THEN 'submitted' ELSE status END,
-         submitted_at = COALESCE(submitted_at, $4)
-       WHERE id = $1 AND status = ANY($5) AND fal_request_id IS NULL`,
-      [id, falRequestId, endpoint, event.at, OPEN[entity]],
-    );
-    if (row.status === 'queued')
-      await recordTransition(db, entity, id, 'queued', 'submitted', 'worker', falRequestId);
-    return { outcome: 'bound', cancel: false };
-  });
+    cancel = await recordDuplicate(deps.pool, entity, id, falRequestId);
+    outcome = OPEN[entity].includes(row.status) ? 'duplicate' : `duplicate: row already ${row.status}`;
+  }
   if (cancel) await cancelDuplicate({ entity, id, falRequestId, endpoint }, deps);
   // Also on "already bound": a redelivered `submitted` after applyParked failed must still apply the parked result.
   if (outcome === 'bound' || outcome === 'already bound') await applyParked(falRequestId, deps);
@@ -130,64 +133,75 @@ async function applyOutcome(event: FalEvent, deps: RecorderDeps): Promise<string
     if (await findRow(event, deps.pool)) await applyParked(event.falRequestId, deps);
     return 'parked';
   }
-  return applyToRow(target.entity, target.id, event, deps);
+  return applyToRow(target, event, deps);
 }
 
-async function applyToRow(entity: Entity, id: string, event: FalEvent, deps: RecorderDeps): Promise<string> {
-  const table = TABLE[entity];
-  const result = await inTransaction(deps.pool, async (db) => {
-    const { rows } = await db.query(`SELECT * FROM ${table} WHERE id = $1 FOR UPDATE`, [id]);
-    const row = rows[0];
-    if (!row || !OPEN[entity].includes(row.status)) return { outcome: 'unchanged: already terminal', row };
-    let status = event.type as string;
-    let error = event.error?.message ?? (event.type === 'cancelled' ? 'cancelled by the client' : null);
-    let result: unknown = null;
-    if (event.type === 'completed') {
-      try {
-        result = toModelResult(row.fal_endpoint as FalEndpointId, event.output);
-      } catch (err) {
-        status = 'failed';
-        error = `fal returned an output we could not read: ${(err as Error).message.slice(0, 300)}`;
-      }
-    }
-    const images =
-      result && (result as { kind: string }).kind === 'images'
-        ? (result as { images: unknown[] }).images
-        : null;
-    const { rows: updated } = await db.query(
-      entity === 'training'
-        ? `UPDATE trainings SET status = $2, result = $3, error = $4, finished_at = now(), updated_at = now(),
-             progress = CASE WHEN $2 = 'completed' THEN 100 ELSE progress END
-           WHERE id = $1 AND status = ANY($5) RETURNING *`
-        : `UPDATE generations SET status = $2, images = COALESCE($3, images), error = $4, finished_at = now(), updated_at = now()
-           WHERE id = $1 AND status = ANY($5) RETURNING *`,
+async function applyToRow(target: FoundRow, event: FalEvent, deps: RecorderDeps): Promise<string> {
+  const { entity, id } = target;
+  const { status, error, result } = readOutcome(event, target.endpoint);
+  const images = result?.kind === 'images' ? result.images : null;
+  const stored = entity === 'training' ? result : images;
+  // The guarded move and its history row in one statement; a training also settles its avatar, in the same
+  // transaction. A generation needs no more: one round trip.
+  const move = (db: pg.Pool | pg.PoolClient) =>
+    db.query(
+      `WITH old AS (
+         SELECT id, status FROM ${TABLE[entity]} WHERE id = $1 FOR UPDATE
+       ), moved AS (
+         UPDATE ${TABLE[entity]} r SET status = $2, ${entity === 'training' ? 'result = $3' : 'images = COALESCE($3, r.images)'},
+           error = $4, finished_at = now(), updated_at = now()
+           ${entity === 'training' ? ", progress = CASE WHEN $2 = 'completed' THEN 100 ELSE r.progress END" : ''}
+         FROM old WHERE r.id = old.id AND old.status = ANY($5)
+         RETURNING r.*, old.status AS was
+       ), history AS (
+         INSERT INTO transitions (entity, row_id, from_status, to_status, source, fal_request_id)
+         SELECT $6, id, was, status, $7, $8 FROM moved
+       )
+       SELECT * FROM moved`,
       [
         id,
         status,
-        entity === 'training'
-          ? result
-            ? JSON.stringify(result)
-            : null
-          : images
-            ? JSON.stringify(images)
-            : null,
+        stored ? JSON.stringify(stored) : null,
         error,
         OPEN[entity],
+        entity,
+        event.source,
+        event.falRequestId ?? null,
       ],
     );
-    if (!updated[0]) return { outcome: 'unchanged', row };
-    await recordTransition(db, entity, id, row.status, status, event.source, event.falRequestId);
-    if (entity === 'training') await settleAvatar(db, row.avatar_id, status, result, error);
-    return { outcome: status, row: updated[0] };
-  });
-  if (['completed', 'failed', 'cancelled'].includes(result.outcome) && result.row) {
-    deps.onTerminal?.(entity, result.outcome, result.row);
-  }
+  const moved =
+    entity === 'training'
+      ? await inTransaction(deps.pool, async (db) => {
+          const { rows } = await move(db);
+          if (rows[0]) await settleAvatar(db, rows[0].avatar_id, status, result, error);
+          return rows[0];
+        })
+      : (await move(deps.pool)).rows[0];
+  const outcome = moved ? status : 'unchanged: already terminal';
+  if (moved) deps.onTerminal?.(entity, outcome, moved);
   deps.log.info(
     { entity, id, falRequestId: event.falRequestId, source: event.source },
-    `recorder: ${result.outcome}`,
+    `recorder: ${outcome}`,
   );
-  return result.outcome;
+  return outcome;
+}
+
+type ModelResult = ReturnType<typeof toModelResult>;
+
+/** What an outcome event makes of its row: the status, fal's error, and for a completion the parsed output. */
+function readOutcome(
+  event: FalEvent,
+  endpoint: FalEndpointId | null,
+): { status: string; error: string | null; result: ModelResult | null } {
+  const error = event.error?.message ?? (event.type === 'cancelled' ? 'cancelled by the client' : null);
+  if (event.type !== 'completed') return { status: event.type, error, result: null };
+  try {
+    if (!endpoint) throw new Error('the row has no fal endpoint');
+    return { status: 'completed', error, result: toModelResult(endpoint, event.output) };
+  } catch (err) {
+    const message = `fal returned an output we could not read: ${(err as Error).message.slice(0, 300)}`;
+    return { status: 'failed', error: message, result: null };
+  }
 }
 
 // A finished training decides its avatar: ready with the model, or failed / back to draft unless another of its
@@ -214,19 +228,26 @@ async function settleAvatar(
   );
 }
 
-async function findRow(event: FalEvent, pool: pg.Pool): Promise<{ entity: Entity; id: string } | undefined> {
+interface FoundRow {
+  entity: Entity;
+  id: string;
+  endpoint: FalEndpointId | null;
+}
+
+async function findRow(event: FalEvent, pool: pg.Pool): Promise<FoundRow | undefined> {
   if (event.falRequestId) {
-    for (const entity of ['training', 'generation'] as const) {
-      const { rows } = await pool.query(`SELECT id FROM ${TABLE[entity]} WHERE fal_request_id = $1`, [
-        event.falRequestId,
-      ]);
-      if (rows[0]) return { entity, id: rows[0].id };
-    }
-    return undefined;
+    const { rows } = await pool.query<FoundRow>(
+      `SELECT 'training' AS entity, id, fal_endpoint AS endpoint FROM trainings WHERE fal_request_id = $1
+       UNION ALL
+       SELECT 'generation', id, fal_endpoint FROM generations WHERE fal_request_id = $1`,
+      [event.falRequestId],
+    );
+    return rows[0];
   }
   // No fal request id: only our own worker (a job that failed or was cancelled before reaching fal) or the sweep.
+  // Such an event is a failure or a cancel: no output to read, so no endpoint is needed.
   if ((event.source === 'worker' || event.source === 'sweep') && event.entity && event.id) {
-    return { entity: event.entity, id: event.id };
+    return { entity: event.entity, id: event.id, endpoint: event.endpoint ?? null };
   }
   return undefined;
 }
