@@ -40,12 +40,15 @@ export async function seedApiKeys(
  * `Authorization: Bearer <key>` → the calling tenant, or 401 problem+json. Known keys are remembered for
  * `cacheTtlMs`, saving a PostgreSQL round trip per request: keys are revoked only when a gateway starts with a new
  * API_KEYS, so another replica accepts a revoked key for at most that long. Unknown keys are never remembered.
+ * `isKnown` tells, without a lookup, whether a request's key is one of those remembered (the failed-auth limiter
+ * lets such requests through untouched).
  */
-export function requireApiKey(pool: pg.Pool, cacheTtlMs = 60_000) {
+export function apiKeyAuth(pool: pg.Pool, cacheTtlMs = 60_000) {
   const known = new LRUCache<string, Caller>({ max: 10_000, ttl: cacheTtlMs });
-  return async (req: Request, res: Response, next: NextFunction) => {
-    const header = req.get('authorization') ?? '';
-    const key = /^Bearer (.+)$/i.exec(header)?.[1]?.trim();
+  const bearerKey = (req: Request) => /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1]?.trim();
+
+  async function requireApiKey(req: Request, res: Response, next: NextFunction) {
+    const key = bearerKey(req);
     if (!key) return sendProblem(res, problem(401, 'missing API key: send Authorization: Bearer <key>'));
     const hash = hashKey(key);
     const cached = known.get(hash.toString('hex'));
@@ -65,7 +68,14 @@ export function requireApiKey(pool: pg.Pool, cacheTtlMs = 60_000) {
     known.set(hash.toString('hex'), caller);
     res.locals.caller = caller;
     next();
-  };
+  }
+
+  function isKnown(req: Request): boolean {
+    const key = bearerKey(req);
+    return key !== undefined && known.has(hashKey(key).toString('hex'));
+  }
+
+  return { requireApiKey, isKnown };
 }
 
 export function callerOf(res: Response): Caller {

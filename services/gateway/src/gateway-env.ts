@@ -43,11 +43,14 @@ export const sweepEnv = z
 export const limitsEnv = z
   .object({
     RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+    // Requests answered 401 per client address per minute before it is refused outright (key guessing).
+    AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().positive().default(60),
     // fal-events applied at once; each holds a PostgreSQL connection (the pool has 20) for a short transaction.
     RECORDER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(16),
   })
   .transform((env) => ({
     perMinute: env.RATE_LIMIT_PER_MINUTE,
+    authFailuresPerMinute: env.AUTH_FAILURES_PER_MINUTE,
     recorderConcurrency: env.RECORDER_CONCURRENCY,
   }));
 

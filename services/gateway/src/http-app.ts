@@ -6,13 +6,13 @@ import type { Registry } from 'prom-client';
 import { opsRouter, problem, sendProblem, type ReadinessCheck } from '@aisha/shared';
 import { ADMIN_PATH, adminBoard } from './admin-board';
 import { apiDocs } from './api-docs';
-import { requireApiKey } from './api-keys';
+import { apiKeyAuth } from './api-keys';
 import type { ApiDeps } from './api/api-deps';
 import { avatarRoutes } from './api/avatar-routes';
 import { generationRoutes } from './api/generation-routes';
 import { trainingRoutes } from './api/training-routes';
 import type { GatewayMetrics } from './gateway-metrics';
-import { requestLogging, tenantRateLimit } from './request-guards';
+import { failedAuthRateLimit, requestLogging, tenantRateLimit } from './request-guards';
 
 export const BODY_LIMIT = '1mb';
 
@@ -22,7 +22,7 @@ export interface HttpAppDeps extends ApiDeps {
   readiness: Record<string, ReadinessCheck>;
   boardQueues: Queue[];
   adminKey: string;
-  rateLimit: { redis: Redis; prefix: string; perMinute: number };
+  rateLimit: { redis: Redis; prefix: string; perMinute: number; authFailuresPerMinute: number };
 }
 
 /** The gateway's HTTP surface: ops endpoints, Bull Board, the API docs and `/v1`; every error is problem+json. */
@@ -39,10 +39,12 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   );
   app.use(helmet());
   app.use(apiDocs());
-  const { redis, prefix, perMinute } = deps.rateLimit;
+  const { redis, prefix, perMinute, authFailuresPerMinute } = deps.rateLimit;
+  const auth = apiKeyAuth(deps.pool);
   app.use(
     '/v1',
-    requireApiKey(deps.pool),
+    failedAuthRateLimit(redis, prefix, authFailuresPerMinute, auth.isKnown, deps.log),
+    auth.requireApiKey,
     tenantRateLimit(redis, prefix, perMinute, deps.log),
     express.json({ limit: BODY_LIMIT }),
   );

@@ -104,7 +104,12 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     metrics,
     boardQueues: allQueues,
     adminKey: config.auth.adminKey,
-    rateLimit: { redis: producer, prefix, perMinute: config.limits.perMinute },
+    rateLimit: {
+      redis: producer,
+      prefix,
+      perMinute: config.limits.perMinute,
+      authFailuresPerMinute: config.limits.authFailuresPerMinute,
+    },
     readiness: {
       postgres: async () => ((await pool.query('SELECT 1')).rowCount === 1 ? true : 'no answer'),
       redis: async () => ((await producer.ping()) === 'PONG' ? true : 'no PONG'),

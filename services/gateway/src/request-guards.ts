@@ -40,22 +40,9 @@ export function requestLogging(log: Logger) {
  */
 export function tenantRateLimit(redis: Redis, prefix: string, perMinute: number, log: Logger) {
   return rateLimit({
-    windowMs: 60_000,
+    ...sharedLimiterOptions(redis, `${prefix}:rate-limit:`, log),
     limit: perMinute,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    passOnStoreError: true,
-    // Its complaints (a store error while Redis is down, once per request) go to our log, not the console.
-    logger: {
-      error: (err, message) => log.warn({ err: (err as Error)?.message }, message ?? 'rate limiter error'),
-      warn: (err, message) => log.warn({ err: (err as Error)?.message }, message ?? 'rate limiter warning'),
-    },
     keyGenerator: (_req: Request, res: Response) => callerOf(res).tenantId,
-    store: new RedisStore({
-      prefix: `${prefix}:rate-limit:`,
-      sendCommand: (command: string, ...args: string[]) =>
-        redis.call(command, ...args) as Promise<RedisReply>,
-    }),
     handler: (_req, res, _next, options) => {
       sendProblem(
         res,
@@ -66,4 +53,55 @@ export function tenantRateLimit(redis: Redis, prefix: string, perMinute: number,
       );
     },
   });
+}
+
+/**
+ * Counts only the answers that were 401, per client address, before the key is looked up: someone guessing keys
+ * is held to `perMinute` guesses, and unknown keys (never cached) cannot flood PostgreSQL. An address over the
+ * limit is refused, until the minute is over, for every key but those checked recently. Behind a proxy, set Express's `trust proxy`
+ * so that the address is the client's.
+ */
+export function failedAuthRateLimit(
+  redis: Redis,
+  prefix: string,
+  perMinute: number,
+  keyIsKnown: (req: Request) => boolean,
+  log: Logger,
+) {
+  return rateLimit({
+    ...sharedLimiterOptions(redis, `${prefix}:auth-failures:`, log),
+    limit: perMinute,
+    // A key checked recently costs the limiter nothing: the common request makes no Redis round trip here.
+    skip: keyIsKnown,
+    skipSuccessfulRequests: true,
+    requestWasSuccessful: (_req, res) => res.statusCode !== 401,
+    handler: (_req, res, _next, options) => {
+      sendProblem(
+        res,
+        problem(429, `more than ${options.limit} requests a minute with a wrong API key from this address`),
+      );
+    },
+  });
+}
+
+// Both limiters: a one-minute window in Redis shared by every replica, standard headers, failing open.
+function sharedLimiterOptions(redis: Redis, keyPrefix: string, log: Logger) {
+  return {
+    windowMs: 60_000,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    passOnStoreError: true,
+    // Its complaints (a store error while Redis is down, once per request) go to our log, not the console.
+    logger: {
+      error: (err: unknown, message?: string) =>
+        log.warn({ err: (err as Error)?.message }, message ?? 'rate limiter error'),
+      warn: (err: unknown, message?: string) =>
+        log.warn({ err: (err as Error)?.message }, message ?? 'rate limiter warning'),
+    },
+    store: new RedisStore({
+      prefix: keyPrefix,
+      sendCommand: (command: string, ...args: string[]) =>
+        redis.call(command, ...args) as Promise<RedisReply>,
+    }),
+  } as const;
 }

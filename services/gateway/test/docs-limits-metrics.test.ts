@@ -4,12 +4,15 @@ import { KEYS, startSystem, uploadPhotos, type System } from './system-harness';
 
 // A third tenant of its own for the metrics flow: the rate-limit test spends acme's and globex's budget.
 const INITECH = 'initech-key-001';
+// A fourth, for the failed-auth limiter's test.
+const UMBRELLA = 'umbrella-key-01';
 let system: System;
 beforeAll(async () => {
   system = await startSystem({
     env: {
       RATE_LIMIT_PER_MINUTE: '5',
-      API_KEYS: `acme:${KEYS.acme},globex:${KEYS.globex},initech:${INITECH}`,
+      AUTH_FAILURES_PER_MINUTE: '3',
+      API_KEYS: `acme:${KEYS.acme},globex:${KEYS.globex},initech:${INITECH},umbrella:${UMBRELLA}`,
     },
   });
 });
@@ -145,3 +148,23 @@ async function scrape() {
       .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
       .reduce((sum, s) => sum + s.value, 0);
 }
+
+// Last: once over its limit, this test's address (every test's) is refused for keys the gateway has not cached.
+describe('the failed-auth limiter', () => {
+  it('refuses an address that keeps sending wrong API keys, but not the keys it already knows', async () => {
+    const get = (key: string) => system.api('GET', '/v1/avatars/av_none', undefined, key);
+    expect((await get(UMBRELLA)).status).toBe(404);
+    const wrong = [];
+    for (let i = 0; i < 4; i++) wrong.push(await get(`guess-${i}`));
+    expect(wrong.map((a) => a.status)).toEqual([401, 401, 401, 429]);
+    expect(wrong[3]!.type).toContain('application/problem+json');
+    expect(wrong[3]!.body.detail).toContain('wrong API key');
+    const refused = await fetch(`${system.gateway.url}/v1/avatars/av_none`, {
+      headers: { authorization: 'Bearer guess-again' },
+    });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // A key the gateway checked a moment ago is not held back by someone else's guessing from the same address.
+    expect((await get(UMBRELLA)).status).toBe(404);
+  });
+});
