@@ -274,15 +274,7 @@ describe('the recorder', () => {
   });
 
   it('a ready avatar being retrained still generates with the model it has', async () => {
-    const { avatarId, trainingId } = await newTraining();
-    await submitted('training', trainingId, `rid-re-${trainingId}`);
-    await emit({
-      type: 'completed',
-      falRequestId: `rid-re-${trainingId}`,
-      source: 'webhook',
-      output: loraOutput('re'),
-    });
-    await waitFor(async () => (await system.api('GET', `/v1/avatars/${avatarId}`)).body.status === 'ready');
+    const avatarId = await readyAvatar('re');
     const retraining = await system.api('POST', `/v1/avatars/${avatarId}/trainings`, { preset: 'fast' });
     expect(retraining.status).toBe(202);
     expect((await system.api('GET', `/v1/avatars/${avatarId}`)).body.status).toBe('training');
@@ -327,15 +319,7 @@ describe('the recorder', () => {
   });
 
   it('records a generation: cancelled rows and completed images', async () => {
-    const { avatarId, trainingId } = await newTraining();
-    await submitted('training', trainingId, `rid-g-${trainingId}`);
-    await emit({
-      type: 'completed',
-      falRequestId: `rid-g-${trainingId}`,
-      source: 'webhook',
-      output: loraOutput('g'),
-    });
-    await waitFor(async () => (await system.api('GET', `/v1/avatars/${avatarId}`)).body.status === 'ready');
+    const avatarId = await readyAvatar('g');
     const generation = await system.api('POST', '/v1/generations', { avatar_id: avatarId, prompt: 'TOK' });
     expect(generation.status).toBe(202);
     const id = generation.body.id as string;
@@ -361,6 +345,20 @@ describe('the recorder', () => {
     expect((await system.api('POST', `/v1/generations/${other.body.id}/cancel`)).status).toBe(409);
   });
 });
+
+// An avatar whose training completed through the recorder, with the LoRA of `name`.
+async function readyAvatar(name: string): Promise<string> {
+  const { avatarId, trainingId } = await newTraining();
+  await submitted('training', trainingId, `rid-${name}-${trainingId}`);
+  await emit({
+    type: 'completed',
+    falRequestId: `rid-${name}-${trainingId}`,
+    source: 'webhook',
+    output: loraOutput(name),
+  });
+  await waitFor(async () => (await system.api('GET', `/v1/avatars/${avatarId}`)).body.status === 'ready');
+  return avatarId;
+}
 
 async function submitted(
   entity: 'training' | 'generation',
