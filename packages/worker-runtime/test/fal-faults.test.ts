@@ -1,7 +1,7 @@
 import { JOBS, QUEUES } from '@aisha/shared';
 import { startFalSim, type FalSim } from '@aisha/fal-sim';
 import { waitFor } from '@aisha/testkit';
-import { metricValue, startTestWorker, trainingJob } from './worker-harness';
+import { metricValue, trainingJob, withTestWorker, type TestWorker } from './worker-harness';
 
 let sim: FalSim;
 beforeAll(async () => {
@@ -10,16 +10,8 @@ beforeAll(async () => {
 afterAll(() => sim.stop());
 beforeEach(() => sim.reset());
 
-type TestWorker = Awaited<ReturnType<typeof startTestWorker>>;
-async function withWorker(env: Record<string, string>, run: (w: TestWorker) => Promise<void>) {
-  const worker = await startTestWorker(QUEUES.trainPortrait, sim, { WORKER_CONCURRENCY: '20', ...env });
-  try {
-    await run(worker);
-  } finally {
-    await worker.service.close();
-    await worker.close();
-  }
-}
+const withWorker = (env: Record<string, string>, run: (w: TestWorker) => Promise<void>) =>
+  withTestWorker(QUEUES.trainPortrait, sim, { WORKER_CONCURRENCY: '20', ...env }, run);
 
 describe('workers under fal faults', () => {
   it('submits each of 100 jobs exactly once through 50 % 429s, spending no attempt on them', async () => {

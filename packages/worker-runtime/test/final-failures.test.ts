@@ -1,7 +1,7 @@
-import { JOBS, QUEUES, WORKER_JOB_OPTIONS, createFal, createLogger } from '@aisha/shared';
+import { JOBS, QUEUES, WORKER_JOB_OPTIONS, createFal, createLogger, type Logger } from '@aisha/shared';
 import { startFalSim, type FalSim } from '@aisha/fal-sim';
 import { waitFor } from '@aisha/testkit';
-import { startTestWorker, trainingJob } from './worker-harness';
+import { trainingJob, withTestWorker, type TestWorker } from './worker-harness';
 
 // design.md: after a submit's last attempt, a `failed` event, whatever ended it; a poll or cancel never fails the row.
 let sim: FalSim;
@@ -11,20 +11,8 @@ beforeAll(async () => {
 afterAll(() => sim.stop());
 beforeEach(() => sim.reset());
 
-type TestWorker = Awaited<ReturnType<typeof startTestWorker>>;
-async function withWorker(
-  env: Record<string, string>,
-  run: (w: TestWorker) => Promise<void>,
-  log = createLogger('test-worker', 'silent'),
-) {
-  const worker = await startTestWorker(QUEUES.trainPortrait, sim, env, log);
-  try {
-    await run(worker);
-  } finally {
-    await worker.service.close();
-    await worker.close();
-  }
-}
+const withWorker = (env: Record<string, string>, run: (w: TestWorker) => Promise<void>, log?: Logger) =>
+  withTestWorker(QUEUES.trainPortrait, sim, env, run, log);
 
 const stateOf = async (w: TestWorker, id: string) => (await w.job(id))?.getState();
 const failedEvents = async (w: TestWorker) => (await w.events()).filter((e) => e.type === 'failed');

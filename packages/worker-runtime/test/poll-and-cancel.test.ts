@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { JOBS, QUEUES, createFal, falEventJobId, submissionNonceKey } from '@aisha/shared';
 import { startFalSim, type FalSim } from '@aisha/fal-sim';
 import { waitFor } from '@aisha/testkit';
-import { metricValue, startTestWorker, trainingJob } from './worker-harness';
+import { metricValue, startTestWorker, trainingJob, withTestWorker, type TestWorker } from './worker-harness';
 
 let sim: FalSim;
 let slow: FalSim;
@@ -20,18 +20,8 @@ beforeEach(() => sim.reset());
 const rowOf = (r: { webhookUrl?: string }) =>
   r.webhookUrl ? new URL(r.webhookUrl).searchParams.get('id') : undefined;
 
-async function withWorker(
-  fal: FalSim,
-  run: (w: Awaited<ReturnType<typeof startTestWorker>>) => Promise<void>,
-) {
-  const worker = await startTestWorker(QUEUES.generate, fal);
-  try {
-    await run(worker);
-  } finally {
-    await worker.service.close();
-    await worker.close();
-  }
-}
+const withWorker = (fal: FalSim, run: (w: TestWorker) => Promise<void>) =>
+  withTestWorker(QUEUES.generate, fal, {}, run);
 
 describe('poll jobs', () => {
   it('emit completed with the output of a finished request, under the same event id a webhook gets', async () => {

@@ -106,6 +106,25 @@ export async function startTestWorker(
   return { service, ...(await queueView(queue, prefix)), prefix };
 }
 
+export type TestWorker = Awaited<ReturnType<typeof startTestWorker>>;
+
+/** Runs `run` with a test worker of `queue` (see `startTestWorker`), closed afterwards whatever happens. */
+export async function withTestWorker(
+  queue: WorkerQueueName,
+  sim: FalSim,
+  env: Record<string, string>,
+  run: (worker: TestWorker) => Promise<void>,
+  log?: Logger,
+): Promise<void> {
+  const worker = await startTestWorker(queue, sim, env, log);
+  try {
+    await run(worker);
+  } finally {
+    await worker.service.close();
+    await worker.close();
+  }
+}
+
 /** A producer on a worker queue, and readers of its jobs and of `fal-events`. */
 export async function queueView(queue: WorkerQueueName, prefix: string) {
   const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
