@@ -1,9 +1,9 @@
 import type { Training } from '@aisha/shared';
 
 /**
- * The training's path as the demo shows it. fal reports a percentage only to status polls, which the sweep
- * makes late (POLL_TRAINING_AFTER_S), so the bar moves with the status and fills within `in_progress` by the
- * percentage when there is one.
+ * The training's path as the demo shows it. fal reports a percentage only to status polls, which the sweep makes
+ * about once a minute (POLL_TRAINING_AFTER_S), so the bar moves with the status and fills within `in_progress` by
+ * the percentage when there is one.
  */
 export const TRAINING_STEPS = ['queued', 'submitted', 'in_progress', 'completed'] as const;
 

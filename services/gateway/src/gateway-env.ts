@@ -18,7 +18,9 @@ const seconds = (fallback: number) => z.coerce.number().positive().default(fallb
 export const sweepEnv = z
   .object({
     SWEEP_EVERY_S: seconds(30),
-    POLL_TRAINING_AFTER_S: seconds(15 * 60),
+    // Also the cadence of a running training's progress: each poll reports fal's queue position or percentage.
+    // fal's status calls cost nothing, and a user waiting on a 20-minute training wants to see it move.
+    POLL_TRAINING_AFTER_S: seconds(60),
     POLL_GENERATION_AFTER_S: seconds(60),
     // Endpoints differ in how long a run takes (a pro training outlasts a portrait one): per-endpoint overrides,
     // e.g. {"fal-ai/flux-pro-trainer": 1800}.

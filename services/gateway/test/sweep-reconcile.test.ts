@@ -155,7 +155,7 @@ describe('the sweep', () => {
     const proQueue = new Queue(QUEUES.trainPro, { connection, prefix: system.prefix });
     try {
       const { trainingId } = await newTraining();
-      // Bound to the LoRA fast trainer, whose runs are given 30 min here, against 15 min for trainings in general.
+      // Bound to the LoRA fast trainer, whose runs are given 30 min here, against 1 min for trainings in general.
       await bind(trainingId, `rid-slow-${trainingId}`, 'fal-ai/flux-lora-fast-training');
       const quietFor = async (minutes: number) => {
         await system.db.query(
