@@ -16,7 +16,7 @@ import {
 
 /**
  * Puts jobs on the worker queues. Rows are committed first; a job id is its row id, so re-enqueueing is harmless.
- * When Redis refuses (the producer connection does not queue commands offline), the row stays `enqueued = false`
+ * When Redis refuses (the producer connection does not queue commands offline), the row is marked `enqueue_failed`
  * and the sweep tries again: no row waits in `queued` without a job.
  */
 export class JobEnqueuer {
@@ -46,7 +46,15 @@ export class JobEnqueuer {
       ...(row.trigger_phrase ? { triggerPhrase: row.trigger_phrase } : {}),
       ...(row.overrides ? { overrides: row.overrides } : {}),
     };
-    return this.submit('trainings', queue, JOBS.submitTraining, String(row.id), payload, log);
+    return this.submit(
+      'trainings',
+      queue,
+      JOBS.submitTraining,
+      String(row.id),
+      payload,
+      row.enqueue_failed === true,
+      log,
+    );
   }
 
   async generation(row: Record<string, unknown>, log = this.log): Promise<boolean> {
@@ -57,7 +65,15 @@ export class JobEnqueuer {
       model: row.model,
       request: row.params,
     };
-    return this.submit('generations', QUEUES.generate, JOBS.submitGeneration, String(row.id), payload, log);
+    return this.submit(
+      'generations',
+      QUEUES.generate,
+      JOBS.submitGeneration,
+      String(row.id),
+      payload,
+      row.enqueue_failed === true,
+      log,
+    );
   }
 
   /**
@@ -113,15 +129,26 @@ export class JobEnqueuer {
     name: string,
     id: string,
     data: object,
+    marked: boolean,
     log: Logger,
   ) {
     try {
       await this.queues[queue].add(name, data, { ...WORKER_JOB_OPTIONS, jobId: id });
-      await this.pool.query(`UPDATE ${table} SET enqueued = true WHERE id = $1`, [id]);
-      return true;
     } catch (err) {
       log.warn({ id, queue, err: (err as Error).message }, 'enqueue failed; the sweep will retry');
+      // Marked, the row is retried by the next sweep; should even this write fail, the sweep still finds it once
+      // it has waited past the poll delay.
+      await this.pool
+        .query(`UPDATE ${table} SET enqueue_failed = true WHERE id = $1`, [id])
+        .catch(() => undefined);
       return false;
     }
+    // Only a retry of a marked row writes here: the API's enqueue of a fresh row costs PostgreSQL nothing.
+    if (marked) {
+      await this.pool
+        .query(`UPDATE ${table} SET enqueue_failed = false WHERE id = $1`, [id])
+        .catch(() => undefined);
+    }
+    return true;
   }
 }

@@ -102,13 +102,13 @@ async function requeueLost(entity: Entity, graceMs: number, deps: SweepDeps): Pr
   // than `graceMs`, are worth a look in Redis (a large, young backlog costs the sweep nothing).
   const { rows } = await deps.pool.query(
     `SELECT * FROM ${TABLE[entity]}
-     WHERE status = 'queued' AND (NOT enqueued OR updated_at < now() - make_interval(secs => $1))`,
+     WHERE status = 'queued' AND (enqueue_failed OR updated_at < now() - make_interval(secs => $1))`,
     [graceMs / 1000],
   );
   let requeued = 0;
   for (const row of rows) {
     const queue = jobs.queues[jobs.queueOf(entity, row.training_type, undefined)];
-    const job = row.enqueued ? await queue.getJob(row.id) : undefined;
+    const job = row.enqueue_failed ? undefined : await queue.getJob(row.id);
     if (job) {
       const state = await job.getState();
       if (state !== 'failed' && state !== 'completed') continue;

@@ -19,9 +19,17 @@ it('creates the database and applies each migration once, with three replicas st
   await Promise.all([ensureDatabase(url), ensureDatabase(url), ensureDatabase(url)]);
   pools.push(...[1, 2, 3].map(() => new pg.Pool({ connectionString: url })));
   const applied = await Promise.all(pools.map((pool) => migrate(pool)));
-  expect(applied.flat()).toEqual(['001_initial.sql', '002_generation_training_type.sql']);
+  expect(applied.flat()).toEqual([
+    '001_initial.sql',
+    '002_generation_training_type.sql',
+    '003_enqueue_failed.sql',
+  ]);
   const { rows } = await pools[0]!.query('SELECT version FROM schema_migrations');
-  expect(rows).toEqual([{ version: '001_initial.sql' }, { version: '002_generation_training_type.sql' }]);
+  expect(rows).toEqual([
+    { version: '001_initial.sql' },
+    { version: '002_generation_training_type.sql' },
+    { version: '003_enqueue_failed.sql' },
+  ]);
   expect(await migrate(pools[0]!)).toEqual([]);
 });
 

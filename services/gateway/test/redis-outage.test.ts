@@ -29,10 +29,10 @@ describe('while Redis is down', () => {
 
     const training = await system.api('POST', `/v1/avatars/${avatar.body.id}/trainings`, { preset: 'fast' });
     expect(training.status).toBe(202);
-    const { rows } = await system.db.query('SELECT status, enqueued FROM trainings WHERE id = $1', [
+    const { rows } = await system.db.query('SELECT status, enqueue_failed FROM trainings WHERE id = $1', [
       training.body.id,
     ]);
-    expect(rows[0]).toEqual({ status: 'queued', enqueued: false });
+    expect(rows[0]).toEqual({ status: 'queued', enqueue_failed: true });
 
     const cancel = await system.api('POST', `/v1/trainings/${training.body.id}/cancel`);
     expect(cancel.status).toBe(503);

@@ -92,14 +92,18 @@ describe('the sweep', () => {
     expect(job?.data).toMatchObject({ trainingId, trainingType: 'portrait', preset: 'fast' });
   });
 
-  it('re-enqueues a row whose enqueue failed (marked not enqueued)', async () => {
+  it('re-enqueues a row whose enqueue failed (marked enqueue_failed) at the next sweep', async () => {
     const { trainingId } = await newTraining();
+    const fresh = await system.db.query('SELECT enqueue_failed FROM trainings WHERE id = $1', [trainingId]);
+    expect(fresh.rows[0].enqueue_failed).toBe(false);
     await portraitQueue.remove(trainingId);
-    await system.db.query('UPDATE trainings SET enqueued = false WHERE id = $1', [trainingId]);
+    await system.db.query('UPDATE trainings SET enqueue_failed = true WHERE id = $1', [trainingId]);
     await system.gateway.sweepNow();
     expect(await portraitQueue.getJob(trainingId)).toBeDefined();
-    const { rows } = await system.db.query('SELECT enqueued FROM trainings WHERE id = $1', [trainingId]);
-    expect(rows[0].enqueued).toBe(true);
+    const { rows } = await system.db.query('SELECT enqueue_failed FROM trainings WHERE id = $1', [
+      trainingId,
+    ]);
+    expect(rows[0].enqueue_failed).toBe(false);
   });
 
   it('retries a job that BullMQ failed on its own (stalled by crashes) while its row stayed queued', async () => {
