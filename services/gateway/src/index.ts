@@ -113,6 +113,9 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     readiness: {
       postgres: async () => ((await pool.query('SELECT 1')).rowCount === 1 ? true : 'no answer'),
       redis: async () => ((await producer.ping()) === 'PONG' ? true : 'no PONG'),
+      // BullMQ workers have failed to resume after a reconnect in some versions: say so, so the gateway is restarted.
+      recorder: async () => (recorder.isRunning() ? true : 'the fal-events recorder is not running'),
+      sweep: async () => (sweeper.isRunning() ? true : 'the sweep worker is not running'),
     },
   });
 

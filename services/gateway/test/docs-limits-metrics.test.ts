@@ -89,7 +89,10 @@ describe('request ids, rate limits and metrics', () => {
     );
     expect(text).toContain('queue_jobs{queue="train-portrait",state="waiting",service="gateway"}');
     expect(text).toContain('gateway_oldest_open_seconds{entity="training",service="gateway"}');
-    expect((await fetch(`${system.gateway.url}/readyz`)).status).toBe(200);
+    const ready = await fetch(`${system.gateway.url}/readyz`);
+    expect(ready.status).toBe(200);
+    // Not only the stores: the recorder and the sweep, whose BullMQ workers must be running.
+    expect((await ready.json()).checks).toEqual({ postgres: true, redis: true, recorder: true, sweep: true });
   });
 
   it('rows by state and type, durations and outcomes move after a real training and generation', async () => {
