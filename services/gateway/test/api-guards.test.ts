@@ -141,6 +141,22 @@ describe('bad input answers problem+json and writes nothing', () => {
     expect((await system.api('GET', '/v1/avatars/av_x', undefined, 'not-a-key')).status).toBe(401);
   });
 
+  it("refuses a metadata address, or plain http, as a training's images_data_url, leaving the avatar a draft", async () => {
+    const avatar = await system.api('POST', '/v1/avatars', { name: 'ssrf', training_type: 'portrait' });
+    for (const url of ['http://169.254.169.254/latest/meta-data/', 'http://example.com/photos.zip']) {
+      const before = await counts();
+      const answer = await system.api('POST', `/v1/avatars/${avatar.body.id}/trainings`, {
+        preset: 'fast',
+        images_data_url: url,
+      });
+      expect(answer.status).toBe(400);
+      expect(answer.type).toContain('application/problem+json');
+      expect(answer.body.errors).toEqual([{ path: 'images_data_url', message: expect.any(String) }]);
+      expect(await counts()).toEqual(before);
+    }
+    expect((await system.api('GET', `/v1/avatars/${avatar.body.id}`)).body.status).toBe('draft');
+  });
+
   it("404 for another tenant's avatar, and 409 to generate with a draft avatar", async () => {
     const avatar = await system.api('POST', '/v1/avatars', { name: 'mine', training_type: 'portrait' });
     expect((await system.api('GET', `/v1/avatars/${avatar.body.id}`, undefined, KEYS.globex)).status).toBe(
