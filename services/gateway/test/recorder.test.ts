@@ -70,17 +70,7 @@ describe('the recorder', () => {
         (await system.db.query('SELECT 1 FROM parked_events WHERE fal_request_id = $1', [rid])).rowCount ===
         1,
     );
-    await emit(
-      {
-        type: 'submitted',
-        entity: 'training',
-        id: trainingId,
-        falRequestId: rid,
-        endpoint: 'fal-ai/flux-lora-portrait-trainer',
-        source: 'worker',
-      },
-      '-x',
-    );
+    await submitted('training', trainingId, rid, undefined, '-x');
     const avatar = await waitFor(async () => {
       const a = await system.api('GET', `/v1/avatars/${avatarId}`);
       return a.body.status === 'ready' ? a.body : undefined;
@@ -92,17 +82,7 @@ describe('the recorder', () => {
   it('applies duplicates and late events once: one terminal transition, no step back', async () => {
     const { trainingId } = await newTraining();
     const rid = `rid2-${trainingId}`;
-    await emit(
-      {
-        type: 'submitted',
-        entity: 'training',
-        id: trainingId,
-        falRequestId: rid,
-        endpoint: 'fal-ai/flux-lora-portrait-trainer',
-        source: 'worker',
-      },
-      '-y',
-    );
+    await submitted('training', trainingId, rid, undefined, '-y');
     for (const suffix of ['-1', '-2', '-3']) {
       await emit(
         {
@@ -145,17 +125,7 @@ describe('the recorder', () => {
   it("fails the avatar with fal's message when its only training fails", async () => {
     const { avatarId, trainingId } = await newTraining();
     const rid = `rid3-${trainingId}`;
-    await emit(
-      {
-        type: 'submitted',
-        entity: 'training',
-        id: trainingId,
-        falRequestId: rid,
-        endpoint: 'fal-ai/flux-lora-portrait-trainer',
-        source: 'worker',
-      },
-      '-z',
-    );
+    await submitted('training', trainingId, rid, undefined, '-z');
     await emit({
       type: 'failed',
       entity: 'training',
@@ -252,17 +222,7 @@ describe('the recorder', () => {
       'completed',
       JSON.stringify(parked),
     ]);
-    await emit(
-      {
-        type: 'submitted',
-        entity: 'training',
-        id: trainingId,
-        falRequestId: rid,
-        endpoint: 'fal-ai/flux-lora-portrait-trainer',
-        source: 'worker',
-      },
-      '-redelivered',
-    );
+    await submitted('training', trainingId, rid, undefined, '-redelivered');
     await rowStatus('trainings', trainingId, 'completed');
     expect((await system.api('GET', `/v1/avatars/${avatarId}`)).body.model).toEqual({
       kind: 'lora',
@@ -365,8 +325,9 @@ async function submitted(
   id: string,
   falRequestId: string,
   endpoint: FalEvent['endpoint'] = 'fal-ai/flux-lora-portrait-trainer',
+  unique = '',
 ) {
-  await emit({ type: 'submitted', entity, id, falRequestId, endpoint, source: 'worker' });
+  await emit({ type: 'submitted', entity, id, falRequestId, endpoint, source: 'worker' }, unique);
 }
 
 async function rowStatus(table: 'trainings' | 'generations', id: string, status: string) {
