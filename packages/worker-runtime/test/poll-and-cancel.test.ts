@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { JOBS, QUEUES, createFal, falEventJobId, submissionNonceKey } from '@aisha/shared';
 import { startFalSim, type FalSim } from '@aisha/fal-sim';
 import { waitFor } from '@aisha/testkit';
-import { metricValue, startTestWorker, trainingJob, withTestWorker, type TestWorker } from './worker-harness';
+import { metricValue, trainingJob, withTestWorker, type TestWorker } from './worker-harness';
 
 let sim: FalSim;
 let slow: FalSim;
@@ -93,8 +93,7 @@ describe('cancel jobs', () => {
   });
 
   it('take a job that never reached fal off the queue', async () => {
-    const worker = await startTestWorker(QUEUES.trainPortrait, sim);
-    try {
+    await withTestWorker(QUEUES.trainPortrait, sim, {}, async (worker) => {
       // Waiting behind a delay: it has not reached fal when the cancel comes.
       await worker.jobs.add(JOBS.submitTraining, trainingJob('tr-c2'), { jobId: 'tr-c2', delay: 60_000 });
       await worker.add(JOBS.cancel, { entity: 'training', id: 'tr-c2' }, 'cancel:tr-c2:1');
@@ -105,44 +104,40 @@ describe('cancel jobs', () => {
       expect(cancelled.falRequestId).toBeUndefined();
       expect(await worker.job('tr-c2')).toBeUndefined();
       expect(sim.requests()).toHaveLength(0);
-    } finally {
-      await worker.service.close();
-      await worker.close();
-    }
+    });
   });
 
   it('stop the fal request of a submit that never heard back, once its webhook names it', async () => {
-    const worker = await startTestWorker(QUEUES.trainPortrait, slow);
     const redis = new Redis('redis://127.0.0.1:6379');
     try {
-      // fal accepts the submit but its answer is lost: the job keeps only its intent (nonce) and retries.
-      slow.setFaults({ lostAnswerRate: 1 });
-      await worker.add(JOBS.submitTraining, trainingJob('tr-c3'), 'tr-c3');
-      await waitFor(() => slow.stats().faults.answersLost >= 1, 10_000, 'a lost answer');
-      slow.setFaults({ lostAnswerRate: 0 });
-      const orphan = slow.requests().find((r) => rowOf(r) === 'tr-c3')!;
-      await waitFor(async () => (await (await worker.job('tr-c3'))?.getState()) === 'delayed');
+      await withTestWorker(QUEUES.trainPortrait, slow, {}, async (worker) => {
+        // fal accepts the submit but its answer is lost: the job keeps only its intent (nonce) and retries.
+        slow.setFaults({ lostAnswerRate: 1 });
+        await worker.add(JOBS.submitTraining, trainingJob('tr-c3'), 'tr-c3');
+        await waitFor(() => slow.stats().faults.answersLost >= 1, 10_000, 'a lost answer');
+        slow.setFaults({ lostAnswerRate: 0 });
+        const orphan = slow.requests().find((r) => rowOf(r) === 'tr-c3')!;
+        await waitFor(async () => (await (await worker.job('tr-c3'))?.getState()) === 'delayed');
 
-      await worker.add(JOBS.cancel, { entity: 'training', id: 'tr-c3' }, 'cancel:tr-c3:1');
-      await waitFor(async () => (await worker.events()).find((e) => e.type === 'cancelled'));
-      expect(await worker.job('tr-c3')).toBeUndefined();
-      // The cancel waits for the webhook's nonce; here it arrives, recorded as webhook-ingest records it.
-      await waitFor(async () => (await (await worker.job('cancel:tr-c3:1'))!.getState()) === 'delayed');
-      expect(orphan.cancelled).toBe(false);
-      const nonce = new URL(orphan.webhookUrl!).searchParams.get('nonce')!;
-      await redis.set(submissionNonceKey(worker.prefix, nonce), orphan.requestId, 'EX', 600);
+        await worker.add(JOBS.cancel, { entity: 'training', id: 'tr-c3' }, 'cancel:tr-c3:1');
+        await waitFor(async () => (await worker.events()).find((e) => e.type === 'cancelled'));
+        expect(await worker.job('tr-c3')).toBeUndefined();
+        // The cancel waits for the webhook's nonce; here it arrives, recorded as webhook-ingest records it.
+        await waitFor(async () => (await (await worker.job('cancel:tr-c3:1'))!.getState()) === 'delayed');
+        expect(orphan.cancelled).toBe(false);
+        const nonce = new URL(orphan.webhookUrl!).searchParams.get('nonce')!;
+        await redis.set(submissionNonceKey(worker.prefix, nonce), orphan.requestId, 'EX', 600);
 
-      await waitFor(
-        () => slow.requests().find((r) => r.requestId === orphan.requestId)!.cancelled,
-        10_000,
-        'the orphan cancelled at fal',
-      );
-      const forRow = slow.requests().filter((r) => rowOf(r) === 'tr-c3');
-      expect(forRow).toHaveLength(1);
+        await waitFor(
+          () => slow.requests().find((r) => r.requestId === orphan.requestId)!.cancelled,
+          10_000,
+          'the orphan cancelled at fal',
+        );
+        const forRow = slow.requests().filter((r) => rowOf(r) === 'tr-c3');
+        expect(forRow).toHaveLength(1);
+      });
     } finally {
       redis.disconnect();
-      await worker.service.close();
-      await worker.close();
     }
   });
 });
@@ -150,8 +145,7 @@ describe('cancel jobs', () => {
 describe('poll and cancel jobs with a key fal rejects', () => {
   it('fail the job (counted) but never the row: the request may well have succeeded', async () => {
     const { requestId } = await createFal(sim.connection).submit('fal-ai/flux-lora', { prompt: 'x' });
-    const worker = await startTestWorker(QUEUES.generate, sim, { FAL_KEY: 'wrong-key' });
-    try {
+    await withTestWorker(QUEUES.generate, sim, { FAL_KEY: 'wrong-key' }, async (worker) => {
       const subject = {
         entity: 'generation',
         id: 'gen-k1',
@@ -173,9 +167,6 @@ describe('poll and cancel jobs with a key fal rejects', () => {
         await metricValue(worker.service, 'worker_jobs_total', { job: 'cancel', outcome: 'failed' }),
       ).toBe(1);
       expect(await worker.events()).toEqual([]);
-    } finally {
-      await worker.service.close();
-      await worker.close();
-    }
+    });
   });
 });

@@ -1,7 +1,7 @@
 import { FAL_ENDPOINTS, JOBS, QUEUES } from '@aisha/shared';
 import { startFalSim, type FalSim } from '@aisha/fal-sim';
 import { waitFor } from '@aisha/testkit';
-import { startTestWorker, trainingJob } from './worker-harness';
+import { trainingJob, withTestWorker } from './worker-harness';
 
 let sim: FalSim;
 beforeAll(async () => {
@@ -11,23 +11,19 @@ afterAll(() => sim.stop());
 beforeEach(() => sim.reset());
 
 async function submitOne(
-  queue: Parameters<typeof startTestWorker>[0],
+  queue: Parameters<typeof withTestWorker>[0],
   name: string,
   data: object,
   id: string,
   env: Record<string, string> = {},
 ) {
-  const worker = await startTestWorker(queue, sim, env);
-  try {
+  return withTestWorker(queue, sim, env, async (worker) => {
     await worker.add(name, data, id);
     const submitted = await waitFor(async () => (await worker.events()).find((e) => e.type === 'submitted'));
     const request = sim.requests().find((r) => r.requestId === submitted.falRequestId)!;
     const job = await worker.job(id);
     return { submitted, request, job };
-  } finally {
-    await worker.service.close();
-    await worker.close();
-  }
+  });
 }
 
 describe('workers submit to fal with the real field names', () => {
@@ -110,16 +106,12 @@ describe('workers submit to fal with the real field names', () => {
   });
 
   it('fails a job whose overrides fal would reject, naming the field, without calling fal', async () => {
-    const worker = await startTestWorker(QUEUES.trainPortrait, sim);
-    try {
+    await withTestWorker(QUEUES.trainPortrait, sim, {}, async (worker) => {
       await worker.add(JOBS.submitTraining, trainingJob('tr-4', { overrides: { steps: -5 } }), 'tr-4');
       const failed = await waitFor(async () => (await worker.events()).find((e) => e.type === 'failed'));
       expect(failed.error!.message).toMatch(/^invalid fal input: steps: /);
       expect(await (await worker.job('tr-4'))!.getState()).toBe('failed');
       expect(sim.requests()).toHaveLength(0);
-    } finally {
-      await worker.service.close();
-      await worker.close();
-    }
+    });
   });
 });

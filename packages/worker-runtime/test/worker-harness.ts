@@ -109,16 +109,16 @@ export async function startTestWorker(
 export type TestWorker = Awaited<ReturnType<typeof startTestWorker>>;
 
 /** Runs `run` with a test worker of `queue` (see `startTestWorker`), closed afterwards whatever happens. */
-export async function withTestWorker(
+export async function withTestWorker<T>(
   queue: WorkerQueueName,
   sim: FalSim,
   env: Record<string, string>,
-  run: (worker: TestWorker) => Promise<void>,
+  run: (worker: TestWorker) => Promise<T>,
   log?: Logger,
-): Promise<void> {
+): Promise<T> {
   const worker = await startTestWorker(queue, sim, env, log);
   try {
-    await run(worker);
+    return await run(worker);
   } finally {
     await worker.service.close();
     await worker.close();
