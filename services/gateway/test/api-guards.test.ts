@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QUEUES } from '@aisha/shared';
 import { waitFor } from '@aisha/testkit';
-import { KEYS, startSystem, uploadPhotos, type System } from './system-harness';
+import { KEYS, startPortraitTraining, startSystem, uploadPhotos, type System } from './system-harness';
 
 let system: System;
 let proxy: Awaited<ReturnType<typeof startRecordingProxy>>;
@@ -74,18 +74,12 @@ const counts = async () => {
 };
 
 async function readyAvatar() {
-  const zip = await uploadPhotos(system.sim.connection, 3);
-  const avatar = await system.api('POST', '/v1/avatars', {
-    name: 'a',
-    training_type: 'portrait',
-    images_data_url: zip,
-  });
-  const training = await system.api('POST', `/v1/avatars/${avatar.body.id}/trainings`, { preset: 'fast' });
+  const started = await startPortraitTraining(system, 'a');
   await waitFor(
-    async () => (await system.api('GET', `/v1/avatars/${avatar.body.id}`)).body.status === 'ready',
+    async () => (await system.api('GET', `/v1/avatars/${started.avatar.id}`)).body.status === 'ready',
     20_000,
   );
-  return { avatar: avatar.body, training: training.body, zip };
+  return started;
 }
 
 describe('bad input answers problem+json and writes nothing', () => {

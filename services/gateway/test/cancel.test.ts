@@ -1,5 +1,5 @@
 import { waitFor } from '@aisha/testkit';
-import { startSystem, uploadPhotos, type System } from './system-harness';
+import { startPortraitTraining, startSystem, type System } from './system-harness';
 
 // fal-sim keeps every request in its queue for a minute, so a cancel reaches fal while the request is waiting.
 let system: System;
@@ -9,35 +9,29 @@ beforeAll(async () => {
 afterAll(() => system.stop());
 
 it('cancels a submitted training at fal; the row becomes cancelled once, the avatar goes back to draft', async () => {
-  const zip = await uploadPhotos(system.sim.connection, 3);
-  const avatar = await system.api('POST', '/v1/avatars', {
-    name: 'c',
-    training_type: 'portrait',
-    images_data_url: zip,
-  });
-  const training = await system.api('POST', `/v1/avatars/${avatar.body.id}/trainings`, { preset: 'fast' });
+  const { avatar, training } = await startPortraitTraining(system, 'c');
   const submitted = await waitFor(async () => {
-    const t = await system.api('GET', `/v1/trainings/${training.body.id}`);
+    const t = await system.api('GET', `/v1/trainings/${training.id}`);
     return t.body.status === 'submitted' ? t.body : undefined;
   });
 
-  const cancel = await system.api('POST', `/v1/trainings/${training.body.id}/cancel`);
+  const cancel = await system.api('POST', `/v1/trainings/${training.id}/cancel`);
   expect(cancel.status).toBe(202);
   await waitFor(
-    async () => (await system.api('GET', `/v1/trainings/${training.body.id}`)).body.status === 'cancelled',
+    async () => (await system.api('GET', `/v1/trainings/${training.id}`)).body.status === 'cancelled',
     15_000,
     'the training to be cancelled',
   );
   const request = system.sim.requests().find((r) => r.requestId === submitted.fal_request_id)!;
   expect(request.cancelled).toBe(true);
-  expect((await system.api('GET', `/v1/avatars/${avatar.body.id}`)).body).toMatchObject({
+  expect((await system.api('GET', `/v1/avatars/${avatar.id}`)).body).toMatchObject({
     status: 'draft',
     error: null,
   });
-  expect((await system.api('POST', `/v1/trainings/${training.body.id}/cancel`)).status).toBe(409);
+  expect((await system.api('POST', `/v1/trainings/${training.id}/cancel`)).status).toBe(409);
   const { rows } = await system.db.query(
     "SELECT from_status, to_status FROM transitions WHERE row_id = $1 AND to_status = 'cancelled'",
-    [training.body.id],
+    [training.id],
   );
   expect(rows).toEqual([{ from_status: 'submitted', to_status: 'cancelled' }]);
 });

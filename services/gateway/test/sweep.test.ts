@@ -1,5 +1,5 @@
 import { waitFor } from '@aisha/testkit';
-import { startSystem, uploadPhotos, type System } from './system-harness';
+import { startPortraitTraining, startSystem, type System } from './system-harness';
 
 // fal's webhooks can be lost for good (it stops retrying after about 2 hours): the sweep's polls must finish the job.
 let system: System;
@@ -13,19 +13,13 @@ afterAll(() => system.stop());
 
 describe('with every webhook dropped', () => {
   it('trainings and generations still complete, through the sweep polling fal', async () => {
-    const zip = await uploadPhotos(system.sim.connection, 3);
-    const avatar = await system.api('POST', '/v1/avatars', {
-      name: 'p',
-      training_type: 'portrait',
-      images_data_url: zip,
-    });
-    const training = await system.api('POST', `/v1/avatars/${avatar.body.id}/trainings`, { preset: 'fast' });
+    const { avatar, training } = await startPortraitTraining(system, 'p');
     await waitFor(
-      async () => (await system.api('GET', `/v1/trainings/${training.body.id}`)).body.status === 'completed',
+      async () => (await system.api('GET', `/v1/trainings/${training.id}`)).body.status === 'completed',
       30_000,
     );
     const generation = await system.api('POST', '/v1/generations', {
-      avatar_id: avatar.body.id,
+      avatar_id: avatar.id,
       prompt: 'x',
     });
     const done = await waitFor(async () => {

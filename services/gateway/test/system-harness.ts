@@ -132,3 +132,15 @@ export type System = Awaited<ReturnType<typeof startSystem>>;
 export function uploadPhotos(connection: Parameters<typeof createFal>[0], count = 3): Promise<string> {
   return uploadSamplePhotos(createFal(connection), count);
 }
+
+/** Sample photos uploaded, a portrait avatar made of them, and its training asked for (preset fast), over HTTP. */
+export async function startPortraitTraining(system: System, name: string) {
+  const zip = await uploadPhotos(system.sim.connection, 3);
+  const avatar = await system.api('POST', '/v1/avatars', {
+    name,
+    training_type: 'portrait',
+    images_data_url: zip,
+  });
+  const training = await system.api('POST', `/v1/avatars/${avatar.body.id}/trainings`, { preset: 'fast' });
+  return { zip, avatar: avatar.body, training: training.body };
+}

@@ -1,5 +1,5 @@
 import { waitFor } from '@aisha/testkit';
-import { startSystem, uploadPhotos, type System } from './system-harness';
+import { startPortraitTraining, startSystem, type System } from './system-harness';
 
 // A training takes minutes at fal: the sweep's status polls are what makes its `progress` move meanwhile.
 let system: System;
@@ -12,14 +12,8 @@ beforeAll(async () => {
 afterAll(() => system.stop());
 
 it('a running training reports fal progress through the API before it completes', async () => {
-  const zip = await uploadPhotos(system.sim.connection, 3);
-  const avatar = await system.api('POST', '/v1/avatars', {
-    name: 'slow',
-    training_type: 'portrait',
-    images_data_url: zip,
-  });
-  const training = await system.api('POST', `/v1/avatars/${avatar.body.id}/trainings`, { preset: 'fast' });
-  const get = async () => (await system.api('GET', `/v1/trainings/${training.body.id}`)).body;
+  const { training } = await startPortraitTraining(system, 'slow');
+  const get = async () => (await system.api('GET', `/v1/trainings/${training.id}`)).body;
 
   const running = await waitFor(async () => {
     const t = await get();
